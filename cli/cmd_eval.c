@@ -1,0 +1,113 @@
+/* steer eval POLICY PROTO SRC:PORT DST:PORT: the verdict for one tuple. */
+#include <getopt.h>
+#include <json-c/json.h>
+#include <string.h>
+
+#include "cli.h"
+#include "eval.h"
+
+static const char _options[] = "  --iif NAME  the interface the packet arrived on\n"
+			       "  --json      print one JSON document\n"
+			       "  -h, --help  show this help\n";
+
+/* Fills T from the command line words; reports and returns false on a bad one. */
+static bool _tuple(const struct ir_policy *p, char **w, const char *iif, struct tuple *t)
+{
+	int sfam, dfam;
+
+	if (strcmp(w[0], "tcp") == 0) {
+		t->proto = PROTO_TCP;
+	} else if (strcmp(w[0], "udp") == 0) {
+		t->proto = PROTO_UDP;
+	} else {
+		cli_error("invalid protocol '%s': expected tcp or udp", w[0]);
+		return false;
+	}
+	if ((sfam = endpoint_parse(w[1], &t->src, &t->sport)) < 0) {
+		cli_error("invalid source '%s': expected ADDR:PORT or [ADDR6]:PORT", w[1]);
+		return false;
+	}
+	if ((dfam = endpoint_parse(w[2], &t->dst, &t->dport)) < 0) {
+		cli_error("invalid destination '%s': expected ADDR:PORT or [ADDR6]:PORT", w[2]);
+		return false;
+	}
+	if (sfam != dfam) {
+		cli_error("source and destination are of different families");
+		return false;
+	}
+	t->family = (uint8_t)sfam;
+	t->iif = iif ? ir_iface_lookup(p, iif) : IIF_NONE;
+	return true;
+}
+
+static void _print_json(const struct ir_policy *p, const struct verdict *v)
+{
+	json_object *o = json_object_new_object();
+	static const char *const kinds[] = { [ACT_SERVICE] = "service", [ACT_DROP] = "drop", [ACT_PASS] = "pass" };
+
+	json_object_object_add(o, "verdict", json_object_new_string(kinds[v->kind]));
+	json_object_object_add(o, "service",
+			       v->kind == ACT_SERVICE ? json_object_new_string(p->services[v->service].name) : NULL);
+	if (v->rule == RULE_NONE) {
+		json_object_object_add(o, "rule", NULL);
+	} else {
+		const struct ir_rule *r = &p->rules[v->rule];
+		json_object *rule = json_object_new_object();
+		json_object_object_add(rule, "file", json_object_new_string(r->loc.src->path));
+		json_object_object_add(rule, "line", json_object_new_int((int)r->loc.line));
+		json_object_object_add(rule, "index", json_object_new_int64(r->id));
+		json_object_object_add(o, "rule", rule);
+	}
+	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+}
+
+int cmd_eval(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "iif", required_argument, NULL, 'i' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	const struct cli_cmd *self = cli_find("eval");
+	struct frontend_opts o = { 0 };
+	const char *iif = NULL;
+	bool json = false;
+	struct frontend fe;
+	struct tuple t = { 0 };
+	int c, status;
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'i':
+			iif = optarg;
+			break;
+		case 'j':
+			json = true;
+			break;
+		case 'h':
+			return cli_usage(self, _options, true);
+		default:
+			return cli_usage(self, _options, false);
+		}
+	}
+	if (optind != argc - 4)
+		return cli_usage(self, _options, false);
+	status = cli_frontend(&fe, argv[optind], &o);
+	if (status == EXIT_OK && !_tuple(&fe.ir, argv + optind + 1, iif, &t))
+		status = EXIT_INVALID;
+	if (status == EXIT_OK) {
+		struct verdict v = eval_tuple(&fe.ir, &t, NULL);
+		if (json) {
+			_print_json(&fe.ir, &v);
+		} else {
+			verdict_print(stdout, &fe.ir, &v);
+			putchar('\t');
+			verdict_print_rule(stdout, &fe.ir, &v);
+			putchar('\n');
+		}
+	}
+	frontend_free(&fe);
+	return status;
+}

@@ -1,0 +1,86 @@
+/* steer: compile socket-lookup policies to BPF and keep them running. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+bool cli_verbose;
+
+static const struct cli_cmd _cmds[] = {
+	{ "check", cmd_check, "POLICY [--werror]", "validate a policy and run its expects; no kernel needed" },
+	{ "compile", cmd_compile, "POLICY [-o OUT] [--emit ir]", "compile a policy; --emit prints a stage's output" },
+	{ "eval", cmd_eval, "POLICY PROTO SRC:PORT DST:PORT [--iif NAME] [--json]",
+	  "the verdict for one connection or datagram" },
+	{ "test", cmd_test, "POLICY", "run the policy's expects and report each" },
+};
+
+const struct cli_cmd *cli_find(const char *name)
+{
+	for (size_t i = 0; i < sizeof(_cmds) / sizeof(_cmds[0]); i++)
+		if (strcmp(_cmds[i].name, name) == 0)
+			return &_cmds[i];
+	return NULL;
+}
+
+void cli_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("steer: error: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int cli_usage(const struct cli_cmd *cmd, const char *options, bool help)
+{
+	FILE *f = help ? stdout : stderr;
+
+	fprintf(f, "usage: steer %s %s\n\n%s.\n", cmd->name, cmd->usage, cmd->summary);
+	if (options)
+		fprintf(f, "\noptions:\n%s", options);
+	return help ? EXIT_OK : EXIT_INVALID;
+}
+
+static void _help(FILE *f)
+{
+	fprintf(f, "usage: steer [--verbose] COMMAND [ARGS]\n\n"
+		   "steer compiles a socket-lookup policy to a BPF sk_lookup program.\n\ncommands:\n");
+	for (size_t i = 0; i < sizeof(_cmds) / sizeof(_cmds[0]); i++)
+		fprintf(f, "  %-10s %s\n", _cmds[i].name, _cmds[i].summary);
+	fprintf(f, "\n'steer COMMAND --help' describes one command.\n"
+		   "exit status: 0 success, 1 invalid input, 2 the system refused.\n");
+}
+
+int main(int argc, char **argv)
+{
+	int i = 1;
+
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		if (strcmp(argv[i], "--verbose") == 0 || strcmp(argv[i], "-v") == 0) {
+			cli_verbose = true;
+		} else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			_help(stdout);
+			return EXIT_OK;
+		} else {
+			cli_error("unknown option '%s'", argv[i]);
+			_help(stderr);
+			return EXIT_INVALID;
+		}
+	}
+	if (i == argc) {
+		_help(stderr);
+		return EXIT_INVALID;
+	}
+	const struct cli_cmd *cmd = cli_find(argv[i]);
+	if (!cmd) {
+		cli_error("unknown command '%s'", argv[i]);
+		_help(stderr);
+		return EXIT_INVALID;
+	}
+	return cmd->run(argc - i, argv + i);
+}

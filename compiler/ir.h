@@ -1,0 +1,132 @@
+/*
+ * The normalised IR: each rule as sets of prefixes per family and port
+ * intervals, sorted and merged. Every later stage (lints, evaluator, optimiser,
+ * emitter) reads only this.
+ */
+#ifndef STEER_IR_H
+#define STEER_IR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "addr.h"
+#include "arena.h"
+#include "ast.h"
+#include "source.h"
+
+#define FAM_BIT(f) (1u << (f))
+#define FAMS_ALL (FAM_BIT(FAM_V4) | FAM_BIT(FAM_V6))
+#define IIF_NONE UINT32_MAX /* an interface no rule names */
+
+struct port_range {
+	uint16_t lo, hi;
+};
+
+/* Sorted, no element inside another. n == 0 means any. */
+struct pfx_list {
+	struct prefix *v;
+	uint32_t n;
+};
+
+/* Sorted, disjoint, not adjacent. n == 0 means any. */
+struct port_list {
+	struct port_range *v;
+	uint32_t n;
+};
+
+/* Sorted interface indexes into ir_policy.ifaces. n == 0 means any. */
+struct iif_list {
+	uint32_t *v;
+	uint32_t n;
+};
+
+struct ir_match {
+	uint8_t protos; /* PROTO_TCP | PROTO_UDP */
+	uint8_t families; /* FAM_BIT(FAM_V4) | FAM_BIT(FAM_V6) */
+	struct pfx_list dst[FAM__COUNT], src[FAM__COUNT];
+	struct port_list dport, sport;
+	struct iif_list iif;
+};
+
+struct ir_action {
+	enum action_kind kind; /* ACT_SERVICE, ACT_DROP or ACT_PASS */
+	uint32_t service; /* ACT_SERVICE: index into ir_policy.services */
+	enum action_kind fallback; /* ACT_SERVICE without a socket: ACT_DROP or ACT_PASS */
+};
+
+struct ir_rule {
+	uint32_t id; /* 0-based, in file order */
+	struct location loc;
+	struct ir_match m;
+	struct ir_action act;
+};
+
+/* Where a service's socket listens, from "service NAME = PROTO ADDR:PORT". */
+struct ir_sockaddr {
+	uint8_t proto;
+	uint8_t family;
+	u128 addr;
+	uint16_t port;
+	struct location loc;
+};
+
+struct ir_service {
+	const char *name;
+	struct location loc;
+	struct ir_sockaddr *socks;
+	uint32_t nsocks;
+	uint8_t used_protos; /* protocols the rules steer to it */
+	uint32_t nrules; /* rules whose action names it */
+};
+
+/* A connection or datagram as sk_lookup sees it. */
+struct tuple {
+	uint8_t proto; /* PROTO_TCP or PROTO_UDP */
+	uint8_t family;
+	u128 src, dst;
+	uint16_t sport, dport;
+	uint32_t iif; /* index into ir_policy.ifaces, or IIF_NONE */
+};
+
+struct ir_expect {
+	struct location loc;
+	struct tuple t;
+	const char *iif_name; /* as written, NULL when none */
+	struct ir_action want; /* ACT_SERVICE, ACT_DROP or ACT_PASS */
+};
+
+struct ir_policy {
+	struct arena arena;
+	const char *path; /* the top-level policy file */
+	struct ir_rule *rules;
+	uint32_t nrules;
+	struct ir_service *services;
+	uint32_t nservices;
+	const char **ifaces;
+	uint32_t nifaces;
+	struct ir_expect *expects;
+	uint32_t nexpects;
+};
+
+/* Normalises in place: sorts, drops covered prefixes, merges ranges. Returns the new count. */
+uint32_t ir_pfx_normalize(struct prefix *v, uint32_t n);
+uint32_t ir_ports_normalize(struct port_range *v, uint32_t n);
+
+bool ir_pfx_list_contains(const struct pfx_list *l, u128 a);
+bool ir_ports_contains(const struct port_list *l, uint16_t port);
+bool ir_iif_contains(const struct iif_list *l, uint32_t iif);
+
+/* Index of a named interface, or IIF_NONE. */
+uint32_t ir_iface_lookup(const struct ir_policy *p, const char *name);
+/* Index of a service by name, or UINT32_MAX. */
+uint32_t ir_service_lookup(const struct ir_policy *p, const char *name);
+
+/* "FILE:LINE", as eval and the emitter name rules. */
+int ir_rule_where(const struct ir_rule *r, char *buf, size_t len);
+/* Prints the normalised IR, one rule per block (steer compile --emit ir). */
+void ir_print(FILE *f, const struct ir_policy *p);
+void ir_action_print(FILE *f, const struct ir_policy *p, const struct ir_action *a);
+void ir_policy_free(struct ir_policy *p);
+
+#endif

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: installs what is missing, builds steer
+# twice (plain, and with AddressSanitizer + UndefinedBehaviorSanitizer), runs
+# every registered test in both builds, then fuzzes the parser for a while.
+#
+#   STEER_FUZZ_SECONDS=N   fuzzing time per harness (default 60)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+./scripts/deps.sh || exit 2
+
+passed=0
+failed=0
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+# Adds a ctest run's counts ("N% tests passed, F tests failed out of T") to the totals.
+count() {
+	local line t f
+	line=$(grep -E 'tests passed, [0-9]+ tests? failed out of [0-9]+' "$log" | tail -n 1)
+	if [ -z "$line" ]; then
+		failed=$((failed + 1))
+		return
+	fi
+	f=$(sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\1/' <<<"$line")
+	t=$(sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\2/' <<<"$line")
+	passed=$((passed + t - f))
+	failed=$((failed + f))
+}
+
+run_ctest() {
+	local dir=$1
+	shift
+	echo "==> ctest in $dir"
+	ctest --test-dir "$dir" --output-on-failure "$@" 2>&1 | tee "$log"
+	count
+}
+
+echo "==> build"
+if ./scripts/build.sh build; then
+	run_ctest build
+else
+	echo "build failed"
+	failed=$((failed + 1))
+fi
+
+echo "==> build with AddressSanitizer and UndefinedBehaviorSanitizer"
+if ./scripts/build.sh build-asan -DSTEER_SANITIZE=ON; then
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 run_ctest build-asan
+else
+	echo "sanitizer build failed"
+	failed=$((failed + 1))
+fi
+
+echo "==> fuzzing"
+if ./tests/fuzz/run.sh; then
+	passed=$((passed + 1))
+else
+	failed=$((failed + 1))
+fi
+
+echo
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
