@@ -30,7 +30,17 @@ int cli_frontend(struct frontend *fe, const char *path, const struct frontend_op
 /* An exit status for a negative errno from the system. */
 int cli_errno_status(int err);
 
+struct testrun;
+struct testrun_opts;
+/* Opens the in-kernel test harness for --bpf, printing any failure. Returns EXIT_*. */
+int cli_testrun_open(struct frontend *fe, const struct testrun_opts *o, struct testrun *tr);
+
+int cmd_apply(int argc, char **argv);
 int cmd_check(int argc, char **argv);
+int cmd_detach(int argc, char **argv);
+int cmd_register(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_unregister(int argc, char **argv);
 int cmd_compile(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_test(int argc, char **argv);

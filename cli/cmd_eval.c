@@ -5,10 +5,15 @@
 
 #include "cli.h"
 #include "eval.h"
+#include "testrun.h"
 
-static const char _options[] = "  --iif NAME  the interface the packet arrived on\n"
-			       "  --json      print one JSON document\n"
-			       "  -h, --help  show this help\n";
+static const char _options[] =
+	"  --iif NAME     the interface the packet arrived on\n"
+	"  --bpf          run the compiled program in the kernel (BPF_PROG_TEST_RUN, needs root)\n"
+	"  --strategy S   with --bpf: auto (default), tree or table\n"
+	"  --clang PATH   with --bpf: the clang to use\n"
+	"  --json         print one JSON document\n"
+	"  -h, --help     show this help\n";
 
 /* Fills T from the command line words; reports and returns false on a bad one. */
 static bool _tuple(const struct ir_policy *p, char **w, const char *iif, struct tuple *t)
@@ -67,13 +72,17 @@ int cmd_eval(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "iif", required_argument, NULL, 'i' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "bpf", no_argument, NULL, 'b' },
+		{ "strategy", required_argument, NULL, 's' },
+		{ "clang", required_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	const struct cli_cmd *self = cli_find("eval");
 	struct frontend_opts o = { 0 };
 	const char *iif = NULL;
-	bool json = false;
+	bool json = false, bpf = false;
+	struct testrun_opts to = { .verbose = cli_verbose };
 	struct frontend fe;
 	struct tuple t = { 0 };
 	int c, status;
@@ -86,6 +95,18 @@ int cmd_eval(int argc, char **argv)
 		case 'j':
 			json = true;
 			break;
+		case 'b':
+			bpf = true;
+			break;
+		case 's':
+			if (strategy_parse(optarg, &to.strategy) < 0) {
+				cli_error("unknown --strategy '%s': expected auto, tree or table", optarg);
+				return EXIT_INVALID;
+			}
+			break;
+		case 'c':
+			to.clang = optarg;
+			break;
 		case 'h':
 			return cli_usage(self, _options, true);
 		default:
@@ -97,8 +118,24 @@ int cmd_eval(int argc, char **argv)
 	status = cli_frontend(&fe, argv[optind], &o);
 	if (status == EXIT_OK && !_tuple(&fe.ir, argv + optind + 1, iif, &t))
 		status = EXIT_INVALID;
+	struct verdict v = { 0 };
 	if (status == EXIT_OK) {
-		struct verdict v = eval_tuple(&fe.ir, &t, NULL);
+		v = eval_tuple(&fe.ir, &t, NULL);
+		if (bpf) {
+			struct testrun tr;
+			to.iif = iif;
+			status = cli_testrun_open(&fe, &to, &tr);
+			if (status == EXIT_OK) {
+				int r = testrun_verdict(&tr, &t, true, &v);
+				if (r < 0) {
+					cli_error("BPF_PROG_TEST_RUN failed: %s", strerror(-r));
+					status = EXIT_SYSTEM;
+				}
+				testrun_close(&tr);
+			}
+		}
+	}
+	if (status == EXIT_OK) {
 		if (json) {
 			_print_json(&fe.ir, &v);
 		} else {

@@ -344,6 +344,9 @@ static struct pfx_list _pfx_list(struct checker *c, const struct value *v, int f
 		if (v->addrs.v[i].family == fam)
 			l.v[l.n++] = v->addrs.v[i];
 	l.n = ir_pfx_normalize(l.v, l.n);
+	/* A /0 only says which family: within it, the same as no address matcher. */
+	if (l.n == 1 && l.v[0].len == 0)
+		l.n = 0;
 	return l;
 }
 
@@ -444,6 +447,10 @@ static void _check_match(struct checker *c, const struct stmt *s)
 		r.m.iif.n = n;
 	}
 	if (r.act.kind == ACT_SERVICE) {
+		struct ir_service *svc = &c->ir->services[r.act.service];
+		for (int k = 0; k < 4; k++)
+			if ((r.m.protos & (k < 2 ? PROTO_TCP : PROTO_UDP)) && (fams & FAM_BIT(k % 2 ? FAM_V6 : FAM_V4)))
+				svc->used_slots |= (uint8_t)(1u << k);
 		c->ir->services[r.act.service].used_protos |= r.m.protos;
 		c->ir->services[r.act.service].nrules++;
 	}
@@ -480,6 +487,9 @@ int check_policy(const struct policy_ast *ast, const char *path, struct ir_polic
 	uint32_t nrules = 0, nservices = 0, nexpects = 0;
 
 	ir->path = path;
+	/* Sources are kept newest first: the top-level file is the last. */
+	for (const struct source *src = ast->sources.head; src; src = src->next)
+		ir->source = src;
 	for (const struct stmt *s = ast->stmts; s; s = s->next) {
 		nrules += s->kind == STMT_MATCH;
 		nservices += s->kind == STMT_SERVICE;

@@ -17,9 +17,15 @@ static unsigned _limit(const struct diag_list *d)
 	return d->max_errors ? d->max_errors : DIAG_MAX_ERRORS;
 }
 
-bool diag_full(const struct diag_list *d)
+static bool _at_limit(const struct diag_list *d)
 {
 	return d->nerrors >= _limit(d);
+}
+
+/* Only once an error was dropped: a stage stopping earlier would hide "too many errors". */
+bool diag_full(const struct diag_list *d)
+{
+	return d->truncated;
 }
 
 void diag_add(struct diag_list *d, enum diag_level level, const struct location *loc, const char *fmt, ...)
@@ -29,7 +35,7 @@ void diag_add(struct diag_list *d, enum diag_level level, const struct location 
 
 	if (!d->tail)
 		diag_init(d);
-	if (level == DIAG_ERROR && diag_full(d)) {
+	if (level == DIAG_ERROR && _at_limit(d)) {
 		d->truncated = true;
 		return;
 	}

@@ -37,7 +37,7 @@ __attribute__((format(printf, 4, 5))) void diag_add(struct diag_list *d, enum di
 
 /* True when the policy must be rejected: errors, or warnings under --werror. */
 bool diag_failed(const struct diag_list *d);
-/* Too many errors queued: stages may stop early. */
+/* An error beyond the limit was dropped: stages may stop early, the printout says so. */
 bool diag_full(const struct diag_list *d);
 void diag_print(FILE *f, const struct diag_list *d, bool color);
 void diag_free(struct diag_list *d);

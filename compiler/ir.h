@@ -77,6 +77,7 @@ struct ir_service {
 	struct ir_sockaddr *socks;
 	uint32_t nsocks;
 	uint8_t used_protos; /* protocols the rules steer to it */
+	uint8_t used_slots; /* bit (udp ? 2 : 0) + (IPv6 ? 1 : 0): what the rules steer to it */
 	uint32_t nrules; /* rules whose action names it */
 };
 
@@ -99,6 +100,7 @@ struct ir_expect {
 struct ir_policy {
 	struct arena arena;
 	const char *path; /* the top-level policy file */
+	const struct source *source; /* its text */
 	struct ir_rule *rules;
 	uint32_t nrules;
 	struct ir_service *services;

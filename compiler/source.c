@@ -40,8 +40,9 @@ int source_load(struct source_set *set, const char *path, struct source **out)
 		size_t n = fread(buf + len, 1, cap - len, f);
 		len += n;
 		if (n == 0) {
+			/* fread's errno: EISDIR for a directory is a wrong argument, not an I/O failure. */
 			if (ferror(f))
-				return -EIO;
+				return errno ? -errno : -EIO;
 			break;
 		}
 	}

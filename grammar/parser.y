@@ -79,6 +79,17 @@ static struct stmt *_stmt(struct parser_state *ps, enum stmt_kind kind, const YY
 	return s;
 }
 
+/* An address written without ":PORT": "::1:80" scans as one IPv6 address, the checker explains the brackets. */
+static struct endpoint *_bare_endpoint(struct parser_state *ps, const char *addr, const YYLTYPE *loc)
+{
+	struct endpoint *ep = NEW(ps, struct endpoint);
+
+	ep->loc = ep->addr_loc = ep->port_loc = *loc;
+	ep->addr = addr;
+	ep->no_port = true;
+	return ep;
+}
+
 /* Appends to a singly linked list kept as (head, last). */
 #define LIST_APPEND(head, item)                                                \
 	do {                                                                   \
@@ -106,6 +117,7 @@ static struct stmt *_stmt(struct parser_state *ps, enum stmt_kind kind, const YY
 	struct sockdecl *sock;
 	struct endpoint *ep;
 	struct action action;
+	struct expect_stmt *expect;
 }
 
 %token NEWLINE "end of line"
@@ -121,15 +133,17 @@ static struct stmt *_stmt(struct parser_state *ps, enum stmt_kind kind, const YY
 %token <str> STRING "string"
 %token BADSTRING "unterminated string"
 %token JUNK "invalid character"
+%token DEEPSET "set nested too deeply"
 
 %type <stmt> statement define_stmt include_stmt service_stmt match_stmt expect_stmt
 %type <expr> value elem elems set
 %type <matcher> matchers matcher
 %type <sock> sockdecls sockdecl
-%type <ep> endpoint
+%type <ep> endpoint expect_src
+%type <expect> expect_dst
 %type <proto> proto_kw
 %type <action> action verdict opt_fallback
-%type <str> opt_iif
+%type <str> opt_iif iif
 
 %%
 
@@ -195,13 +209,10 @@ sockdecl	: proto_kw endpoint
 		}
 		| proto_kw ADDR
 		{
-			/* "::1:80" scans as one IPv6 address: the checker explains the brackets. */
 			$$ = NEW(ps, struct sockdecl);
 			$$->loc = @$;
 			$$->proto = $1;
-			$$->ep.loc = $$->ep.addr_loc = $$->ep.port_loc = @2;
-			$$->ep.addr = $2;
-			$$->ep.no_port = true;
+			$$->ep = *_bare_endpoint(ps, $2, &@2);
 		}
 		;
 
@@ -289,21 +300,53 @@ opt_fallback	: %empty	{ memset(&$$, 0, sizeof($$)); $$.fallback = ACT_DROP; }
 		| OR DROP	{ memset(&$$, 0, sizeof($$)); $$.fallback = ACT_DROP; }
 		;
 
-expect_stmt	: EXPECT proto_kw endpoint ARROW endpoint opt_iif ':' verdict
+expect_stmt	: EXPECT proto_kw expect_src ARROW expect_dst
 		{
 			$$ = _stmt(ps, STMT_EXPECT, &@$);
-			$$->expect = NEW(ps, struct expect_stmt);
+			$$->expect = $5;
 			$$->expect->proto = $2;
 			$$->expect->src = *$3;
-			$$->expect->dst = *$5;
-			$$->expect->iif = $6;
-			$$->expect->iif_loc = @6;
-			$$->expect->verdict = $8;
+		}
+		;
+
+expect_src	: endpoint
+		| ADDR		{ $$ = _bare_endpoint(ps, $1, &@1); }
+		;
+
+/*
+ * The destination, its interface and the verdict. An address without ":PORT"
+ * has alternatives of its own, not sharing the empty opt_iif, so that after
+ * "ADDR :" one token tells a port (a number) from a missing one (a verdict).
+ */
+expect_dst	: endpoint opt_iif ':' verdict
+		{
+			$$ = NEW(ps, struct expect_stmt);
+			$$->dst = *$1;
+			$$->iif = $2;
+			$$->iif_loc = @2;
+			$$->verdict = $4;
+		}
+		| ADDR ':' verdict
+		{
+			$$ = NEW(ps, struct expect_stmt);
+			$$->dst = *_bare_endpoint(ps, $1, &@1);
+			$$->verdict = $3;
+		}
+		| ADDR iif ':' verdict
+		{
+			$$ = NEW(ps, struct expect_stmt);
+			$$->dst = *_bare_endpoint(ps, $1, &@1);
+			$$->iif = $2;
+			$$->iif_loc = @2;
+			$$->verdict = $4;
 		}
 		;
 
 opt_iif		: %empty	{ $$ = NULL; }
-		| IIF NAME	{ $$ = $2; }
+		| iif
+		;
+
+iif		: IIF NAME	{ $$ = $2; }
 		;
 
 verdict		: SERVICE NAME
@@ -348,6 +391,10 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, yyscan_t scanner, stru
 	(void)scanner;
 	if (found == YYSYMBOL_JUNK || found == YYSYMBOL_BADSTRING) {
 		diag_error(ps->diags, loc, "%s", found == YYSYMBOL_JUNK ? "invalid character" : "unterminated string");
+		return 0;
+	}
+	if (found == YYSYMBOL_DEEPSET) {
+		diag_error(ps->diags, loc, "sets nested deeper than %d", MAX_SET_DEPTH);
 		return 0;
 	}
 	/* The lookahead as written helps more than its class: "unexpected name 'tpc'". */

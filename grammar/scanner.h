@@ -8,6 +8,12 @@
 #include "arena.h"
 #include "source.h"
 
+/*
+ * Sets nest no deeper: more is no policy anyone writes, and it would exhaust
+ * the parser's stack and recurse as deep in the checker.
+ */
+#define MAX_SET_DEPTH 64
+
 struct scanner_extra {
 	struct source *src;
 	struct arena *arena;

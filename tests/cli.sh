@@ -1,2 +1,403 @@
 #!/usr/bin/env bash
-echo "not written yet"; exit 1
+# The command line contract (SPEC §3): help and usage, exit statuses (0 success,
+# 1 invalid input, 2 the system refused), the exact `eval` output, `--json`,
+# one error line on stderr for bad arguments, `check -`, `compile -o`, `test`.
+# Only the commands that need neither root nor a kernel.
+#
+# Usage: bash tests/cli.sh path/to/steer
+set -uo pipefail
+
+if [[ $# -ne 1 ]]; then
+	echo "usage: $0 path/to/steer" >&2
+	exit 2
+fi
+steer=$1
+[[ $steer == /* ]] || steer=$PWD/$steer
+cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 2
+root=$PWD
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+export NO_COLOR=1 LC_ALL=C
+TAB=$'\t'
+
+# Fixtures, used from inside $fix so that eval names them "cli.steer" and so on.
+fix=$tmp/fix
+mkdir -p "$fix"
+cat >"$fix/cli.steer" <<'EOF'
+service web = tcp 127.0.0.1:8001
+service web6 = tcp [::1]:8006
+service mgmt
+match tcp dst 10.0.0.0/8 port 80 -> service web
+match tcp dst fd00:40::/48 port 80 -> service web6
+match tcp port 22 iif lo -> service mgmt
+match tcp port 22 -> drop
+expect tcp 192.0.2.1:40000 -> 10.0.0.1:80 : service web
+expect tcp [fd00::1]:40000 -> [fd00:40::1]:80 : service web6
+EOF
+cat >"$fix/failing.steer" <<'EOF'
+service web
+match tcp dst 10.0.0.0/8 port 80 -> service web
+expect tcp 192.0.2.1:40000 -> 10.0.0.1:80 : service web
+expect tcp 192.0.2.1:40000 -> 10.0.0.1:81 : service web
+EOF
+cat >"$fix/warns.steer" <<'EOF'
+service web
+service unused
+match tcp dst 10.0.0.0/8 port 80 -> service web
+EOF
+cat >"$fix/broken.steer" <<'EOF'
+service web
+match tcp dst 10.0.0.0/33 port 80 -> service web
+EOF
+
+passed=0
+failed=0
+name=
+reasons=()
+rc=0
+
+# _run NAME [--in FILE] [--cd DIR] CMD...: runs one command, stdout and stderr
+# to files, stdin from FILE (default /dev/null), from DIR (default the root).
+_run() {
+	local in=/dev/null dir=$root
+	name=$1
+	shift
+	reasons=()
+	while [[ $1 == --in || $1 == --cd ]]; do
+		[[ $1 == --in ]] && in=$2 || dir=$2
+		shift 2
+	done
+	(cd "$dir" && "$@") <"$in" >"$tmp/out" 2>"$tmp/err"
+	rc=$?
+}
+
+_why() { reasons+=("$*"); }
+
+_status() { [[ $rc -eq $1 ]] || _why "exit status $rc, expected $1"; }
+_out_empty() { [[ ! -s $tmp/out ]] || _why "stdout not empty"; }
+_err_empty() { [[ ! -s $tmp/err ]] || _why "stderr not empty"; }
+# Exactly these lines on stdout.
+_out_is() {
+	printf '%s\n' "$@" >"$tmp/want"
+	diff -u --label expected --label stdout "$tmp/want" "$tmp/out" >"$tmp/diff" ||
+		_why "stdout differs:"$'\n'"$(cat "$tmp/diff")"
+}
+_out_has() { grep -qE -- "$1" "$tmp/out" || _why "stdout lacks /$1/"; }
+_err_has() { grep -qE -- "$1" "$tmp/err" || _why "stderr lacks /$1/"; }
+# One clear line on stderr (SPEC §3), matching a pattern.
+_err_one_line() {
+	local n
+	n=$(wc -l <"$tmp/err")
+	[[ $n -eq 1 ]] || _why "$n lines on stderr, expected one"
+	_err_has "$1"
+}
+# A jq test on stdout, which must be one JSON document.
+_json() {
+	[[ $(wc -l <"$tmp/out") -eq 1 ]] || _why "stdout is not one line"
+	jq -e "$1" "$tmp/out" >/dev/null 2>&1 || _why "jq -e '$1' is not true"
+}
+
+_done() {
+	if [[ ${#reasons[@]} -eq 0 ]]; then
+		echo "ok   $name"
+		passed=$((passed + 1))
+		return
+	fi
+	echo "FAIL $name"
+	printf '    %s\n' "${reasons[@]}"
+	sed 's/^/    stdout: /' "$tmp/out"
+	sed 's/^/    stderr: /' "$tmp/err"
+	failed=$((failed + 1))
+}
+
+# --- help and usage ---------------------------------------------------------
+
+for h in --help -h; do
+	_run "steer $h" "$steer" "$h"
+	_status 0
+	_out_has '^usage: steer '
+	for cmd in check compile eval test; do
+		_out_has "^  $cmd "
+	done
+	_err_empty
+	_done
+done
+
+for cmd in check compile eval test; do
+	_run "steer $cmd --help" "$steer" "$cmd" --help
+	_status 0
+	_out_has "^usage: steer $cmd "
+	_err_empty
+	_done
+done
+
+_run "no command: usage on stderr, exit 1" "$steer"
+_status 1
+_out_empty
+_err_has '^usage: steer '
+_done
+
+_run "unknown command" "$steer" frobnicate
+_status 1
+_out_empty
+_err_has "^steer: error: unknown command 'frobnicate'"
+_done
+
+_run "unknown option" "$steer" --frobnicate check examples/seed.steer
+_status 1
+_out_empty
+_err_has "'--frobnicate'"
+_done
+
+for cmd in check compile eval test; do
+	_run "steer $cmd: unknown option" "$steer" "$cmd" --frobnicate examples/two-prefixes.steer \
+		tcp 127.0.0.1:40000 127.40.0.1:80
+	_status 1
+	_out_empty
+	_err_has "'--frobnicate'"
+	_done
+done
+
+_run "check without a policy" "$steer" check
+_status 1
+_out_empty
+_err_has '^usage: steer check '
+_done
+
+_run "eval with too few arguments" "$steer" eval examples/two-prefixes.steer tcp 127.0.0.1:40000
+_status 1
+_out_empty
+_err_has '^usage: steer eval '
+_done
+
+# --- eval ------------------------------------------------------------------
+
+_run "eval: service, FILE:LINE of the rule" \
+	"$steer" eval examples/two-prefixes.steer tcp 127.0.0.1:40000 127.40.0.1:80
+_status 0
+_out_is "service web_a${TAB}examples/two-prefixes.steer:11"
+_err_empty
+_done
+
+_run "eval: no rule matched is pass and -" \
+	"$steer" eval examples/two-prefixes.steer tcp 127.0.0.1:40000 127.42.0.1:80
+_status 0
+_out_is "pass${TAB}-"
+_err_empty
+_done
+
+_run "eval: drop" --cd "$fix" "$steer" eval cli.steer tcp 192.0.2.1:40000 10.0.0.1:22
+_status 0
+_out_is "drop${TAB}cli.steer:7"
+_done
+
+_run "eval: IPv6 endpoints [addr]:port" --cd "$fix" \
+	"$steer" eval cli.steer tcp '[fd00::1]:40000' '[fd00:40:0:ffff::9]:80'
+_status 0
+_out_is "service web6${TAB}cli.steer:5"
+_err_empty
+_done
+
+_run "eval: IPv6 outside the prefix" --cd "$fix" \
+	"$steer" eval cli.steer tcp '[fd00::1]:40000' '[fd00:41::1]:80'
+_status 0
+_out_is "pass${TAB}-"
+_done
+
+_run "eval: udp does not match a tcp rule" --cd "$fix" "$steer" eval cli.steer udp 192.0.2.1:40000 10.0.0.1:80
+_status 0
+_out_is "pass${TAB}-"
+_done
+
+_run "eval: --iif selects the iif rule" --cd "$fix" \
+	"$steer" eval cli.steer tcp 192.0.2.1:40000 10.0.0.1:22 --iif lo
+_status 0
+_out_is "service mgmt${TAB}cli.steer:6"
+_done
+
+_run "eval: --iif before the policy" --cd "$fix" \
+	"$steer" eval --iif lo cli.steer tcp 192.0.2.1:40000 10.0.0.1:22
+_status 0
+_out_is "service mgmt${TAB}cli.steer:6"
+_done
+
+_run "eval: another --iif skips the iif rule" --cd "$fix" \
+	"$steer" eval cli.steer tcp 192.0.2.1:40000 10.0.0.1:22 --iif eth0
+_status 0
+_out_is "drop${TAB}cli.steer:7"
+_done
+
+_run "eval --json: service" --cd "$fix" "$steer" eval --json cli.steer tcp 192.0.2.1:40000 10.0.0.1:80
+_status 0
+_json '.verdict == "service" and .service == "web" and .rule.file == "cli.steer" and .rule.line == 4'
+_err_empty
+_done
+
+_run "eval --json: pass has null service and rule" --cd "$fix" \
+	"$steer" eval cli.steer tcp 192.0.2.1:40000 10.0.0.1:443 --json
+_status 0
+_json '.verdict == "pass" and has("service") and .service == null and has("rule") and .rule == null'
+_done
+
+_run "eval --json: drop" --cd "$fix" "$steer" eval --json cli.steer tcp 192.0.2.1:40000 10.0.0.1:22
+_status 0
+_json '.verdict == "drop" and .service == null and .rule.file == "cli.steer" and .rule.line == 7'
+_done
+
+_run "eval --json: IPv6 with --iif" --cd "$fix" \
+	"$steer" eval --json --iif lo cli.steer tcp '[fd00::1]:40000' '[fd00::2]:22'
+_status 0
+_json '.verdict == "service" and .service == "mgmt" and .rule.line == 6'
+_done
+
+# Bad arguments: exit 1, nothing on stdout, one error line naming the culprit.
+_bad_eval() {
+	local what=$1 pattern=$2
+	shift 2
+	_run "eval: $what" --cd "$fix" "$steer" eval cli.steer "$@"
+	_status 1
+	_out_empty
+	_err_one_line "$pattern"
+	_done
+}
+_bad_eval "bad protocol" "sctp" sctp 192.0.2.1:40000 10.0.0.1:80
+_bad_eval "source without a port" "192\.0\.2\.1" tcp 192.0.2.1 10.0.0.1:80
+_bad_eval "destination port > 65535" "10\.0\.0\.1:65536" tcp 192.0.2.1:40000 10.0.0.1:65536
+_bad_eval "not an address" "10\.0\.0\.300:80" tcp 192.0.2.1:40000 10.0.0.300:80
+_bad_eval "IPv6 without brackets" "fd00::2:80" tcp '[fd00::1]:40000' fd00::2:80
+_bad_eval "mixed families" "famil" tcp 192.0.2.1:40000 '[fd00::2]:80'
+
+_run "eval: policy with errors" --cd "$fix" "$steer" eval broken.steer tcp 192.0.2.1:40000 10.0.0.1:80
+_status 1
+_out_empty
+_err_has '^broken\.steer:2:15: error: '
+_done
+
+# --- missing or unreadable policies ----------------------------------------
+
+for cmd in check compile eval test; do
+	args=()
+	[[ $cmd == eval ]] && args=(tcp 192.0.2.1:40000 10.0.0.1:80)
+	[[ $cmd == compile ]] && args=(--emit ir)
+	_run "$cmd: missing policy file" --cd "$fix" "$steer" "$cmd" no-such.steer "${args[@]}"
+	_status 1
+	_out_empty
+	_err_one_line "no-such\.steer"
+	_done
+done
+
+_run "check: a directory is not a policy" "$steer" check examples
+_status 1
+_out_empty
+_err_one_line "'examples'"
+_done
+
+# --- check -------------------------------------------------------------------
+
+_run "check: a valid policy prints nothing" --cd "$fix" "$steer" check cli.steer
+_status 0
+_out_empty
+_err_empty
+_done
+
+_run "check: examples/seed.steer prints nothing" "$steer" check examples/seed.steer
+_status 0
+_out_empty
+_err_empty
+_done
+
+_run "check -: the policy from stdin" --in "$fix/cli.steer" "$steer" check -
+_status 0
+_out_empty
+_err_empty
+_done
+
+_run "check -: errors name <stdin>" --in "$fix/broken.steer" "$steer" check -
+_status 1
+_out_empty
+_err_has "^<stdin>:2:15: error: invalid prefix '10\.0\.0\.0/33'"
+_done
+
+_run "check -: a failing expect from stdin" --in "$fix/failing.steer" "$steer" check -
+_status 1
+_err_has '^<stdin>:4:1: error: expect failed'
+_done
+
+_run "check: a failing expect" --cd "$fix" "$steer" check failing.steer
+_status 1
+_out_empty
+_err_has '^failing\.steer:4:1: error: expect failed'
+_done
+
+_run "check: warnings alone exit 0" --cd "$fix" "$steer" check warns.steer
+_status 0
+_out_empty
+_err_has "^warns\.steer:2:9: warning: service 'unused'"
+_done
+
+_run "check --werror: warnings fail" --cd "$fix" "$steer" check --werror warns.steer
+_status 1
+_err_has "^warns\.steer:2:9: error: service 'unused'"
+_done
+
+# --- compile -----------------------------------------------------------------
+
+_run "compile --emit ir to stdout" --cd "$fix" "$steer" compile cli.steer --emit ir
+_status 0
+_out_has '^rule 0 cli\.steer:4$'
+_err_empty
+_done
+cp "$tmp/out" "$tmp/ir.stdout"
+
+_run "compile -o FILE --emit ir writes FILE" --cd "$fix" "$steer" compile cli.steer -o "$tmp/out.ir" --emit ir
+_status 0
+_out_empty
+_err_empty
+if [[ ! -f $tmp/out.ir ]]; then
+	_why "$tmp/out.ir was not written"
+elif ! cmp -s "$tmp/out.ir" "$tmp/ir.stdout"; then
+	_why "the file differs from --emit ir on stdout"
+fi
+_done
+
+_run "compile -o into a missing directory: the system refused" --cd "$fix" \
+	"$steer" compile cli.steer --emit ir -o "$tmp/no/such/dir/out.ir"
+_status 2
+_out_empty
+_err_one_line "no/such/dir/out\.ir"
+_done
+
+_run "compile: unknown --emit" --cd "$fix" "$steer" compile cli.steer --emit bogus
+_status 1
+_out_empty
+_err_one_line "'bogus'"
+_done
+
+_run "compile --emit ir: a policy with errors writes nothing" --cd "$fix" \
+	"$steer" compile broken.steer --emit ir -o "$tmp/broken.ir"
+_status 1
+_out_empty
+_err_has '^broken\.steer:2:15: error: '
+[[ ! -s $tmp/broken.ir ]] || _why "$tmp/broken.ir has content"
+_done
+
+# --- test --------------------------------------------------------------------
+
+_run "test: passing expects" --cd "$fix" "$steer" test cli.steer
+_status 0
+_out_has '^ok +cli\.steer:8: '
+_out_has '^ok +cli\.steer:9: '
+[[ $(tail -n 1 "$tmp/out") == "2 passed, 0 failed" ]] || _why "last line is not '2 passed, 0 failed'"
+_err_empty
+_done
+
+_run "test: a failing expect exits 1" --cd "$fix" "$steer" test failing.steer
+_status 1
+_out_has '^ok +failing\.steer:3: '
+_out_has '^FAIL failing\.steer:4: '
+[[ $(tail -n 1 "$tmp/out") == "1 passed, 1 failed" ]] || _why "last line is not '1 passed, 1 failed'"
+_err_has '^failing\.steer:4:1: error: expect failed: got pass'
+_done
+
+echo "$passed passed, $failed failed"
+[[ $failed -eq 0 ]]

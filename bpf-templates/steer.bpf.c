@@ -1,0 +1,91 @@
+/*
+ * The fixed part of every program steer generates. The compiler writes the
+ * sizes (STEER_*) before this text and the decision function steer_decide()
+ * after it; `steer compile --emit c` shows the whole file.
+ */
+#include <linux/bpf.h>
+#include <linux/in.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+#ifndef STEER_NRULES
+#error "the compiler defines STEER_NRULES, STEER_NSERVICES, STEER_NIFACES and STEER_SOCKET_SLOTS"
+#endif
+
+#define AF_INET 2
+#define AF_INET6 10
+
+/*
+ * Every registered socket, four slots per service: tcp/IPv4, tcp/IPv6,
+ * udp/IPv4, udp/IPv6. The map outlives the program: re-apply reuses it.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_SOCKMAP);
+	__uint(max_entries, STEER_SOCKET_SLOTS);
+	__type(key, __u32);
+	__type(value, __u64);
+} steer_sockets SEC(".maps");
+
+/* Lookups decided by each rule, per CPU; the last entry counts those no rule matched. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, STEER_NRULES + 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} steer_hits SEC(".maps");
+
+/* Set by the loader before loading: each service's first slot, each named interface's ifindex. */
+const volatile __u32 steer_service_slot[STEER_NSERVICES + 1];
+const volatile __u32 steer_ifindex[STEER_NIFACES + 1];
+
+static __always_inline void steer_count(__u32 rule)
+{
+	__u64 *n = bpf_map_lookup_elem(&steer_hits, &rule);
+
+	if (n)
+		*n += 1;
+}
+
+/* A rule's verdict without a socket: SK_DROP refuses, SK_PASS continues the regular lookup. */
+static __always_inline int steer_verdict(__u32 rule, int verdict)
+{
+	steer_count(rule);
+	return verdict;
+}
+
+/*
+ * The leaf: hand the lookup to SERVICE's socket for this protocol and family,
+ * or apply FALLBACK when it has none that can take it.
+ */
+static __always_inline int steer_service(struct bpf_sk_lookup *ctx, __u32 rule, __u32 service, int fallback)
+{
+	__u32 slot = steer_service_slot[service] + (ctx->protocol == IPPROTO_UDP ? 2 : 0);
+	struct bpf_sock *sk;
+	long err;
+
+	steer_count(rule);
+	if (ctx->family == AF_INET6)
+		slot += 1;
+	sk = bpf_map_lookup_elem(&steer_sockets, &slot);
+	/* An IPv4 lookup may go to a dual-stack IPv6 socket when no IPv4 one is registered. */
+	if (!sk && ctx->family == AF_INET) {
+		slot += 1;
+		sk = bpf_map_lookup_elem(&steer_sockets, &slot);
+	}
+	if (!sk)
+		return fallback;
+	/* Fails for an IPV6_V6ONLY socket asked to take IPv4: then it is no usable socket. */
+	err = bpf_sk_assign(ctx, sk, 0);
+	bpf_sk_release(sk);
+	return err ? fallback : SK_PASS;
+}
+
+static __always_inline int steer_decide(struct bpf_sk_lookup *ctx);
+
+SEC("sk_lookup")
+int steer_lookup(struct bpf_sk_lookup *ctx)
+{
+	return steer_decide(ctx);
+}
+
+char _license[] SEC("license") = "GPL";

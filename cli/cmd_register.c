@@ -1,0 +1,169 @@
+/* steer register / unregister SERVICE: a service's sockets in and out of the sockets map. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "runtime.h"
+
+static const char _reg_options[] =
+	"  --pid PID --fd FD  take descriptor FD of process PID (pidfd_getfd); the process keeps it\n"
+	"  --fd FD            an inherited descriptor (e.g. systemd socket activation: 3)\n"
+	"  --auto             find the socket listening on the service's declared address\n"
+	"  --netns PATH       the network namespace (default: this one)\n"
+	"  --bpffs DIR        where the state is pinned (default: /sys/fs/bpf)\n"
+	"  -h, --help         show this help\n";
+
+static bool _number(const char *s, long max, long *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtol(s, &end, 10);
+	return *s && !*end && !errno && *out >= 0 && *out <= max;
+}
+
+int cmd_register(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "pid", required_argument, NULL, 'p' },
+		{ "fd", required_argument, NULL, 'f' },
+		{ "auto", no_argument, NULL, 'a' },
+		{ "netns", required_argument, NULL, 'n' },
+		{ "bpffs", required_argument, NULL, 'b' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	const struct cli_cmd *self = cli_find("register");
+	struct register_opts ro = { .fd = -1 };
+	struct rt_target t = { 0 };
+	registered_vec regs = { 0 };
+	char *err = NULL;
+	long v;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'p':
+			if (!_number(optarg, 1L << 22, &v) || v == 0) {
+				cli_error("invalid --pid '%s'", optarg);
+				return EXIT_INVALID;
+			}
+			ro.pid = (pid_t)v;
+			break;
+		case 'f':
+			if (!_number(optarg, 1L << 20, &v)) {
+				cli_error("invalid --fd '%s'", optarg);
+				return EXIT_INVALID;
+			}
+			ro.fd = (int)v;
+			break;
+		case 'a':
+			ro.autodetect = true;
+			break;
+		case 'n':
+			t.netns = optarg;
+			break;
+		case 'b':
+			t.bpffs = optarg;
+			break;
+		case 'h':
+			return cli_usage(self, _reg_options, true);
+		default:
+			return cli_usage(self, _reg_options, false);
+		}
+	}
+	if (optind != argc - 1)
+		return cli_usage(self, _reg_options, false);
+	ro.service = argv[optind];
+	if (ro.autodetect == (ro.fd >= 0) || (ro.pid && ro.fd < 0)) {
+		cli_error("register takes one of --pid PID --fd FD, --fd FD or --auto");
+		return EXIT_INVALID;
+	}
+	int r = rt_register(&t, &ro, &regs, &err);
+	if (r < 0) {
+		cli_error("cannot register '%s': %s", ro.service, err);
+		free(err);
+		vec_free(&regs);
+		return r == -EINVAL ? EXIT_INVALID : EXIT_SYSTEM;
+	}
+	for (size_t i = 0; i < regs.n; i++) {
+		const struct registered *g = &regs.v[i];
+		char buf[PREFIX_STRLEN];
+		addr_format(g->addr, g->family, buf);
+		printf("registered %s %s/ipv%d %s%s%s:%u cookie %llu", ro.service, proto_name(g->proto),
+		       g->family == FAM_V4 ? 4 : 6, g->family == FAM_V6 ? "[" : "", buf, g->family == FAM_V6 ? "]" : "",
+		       g->port, (unsigned long long)g->cookie);
+		if (g->dual_stack)
+			printf(" (dual-stack)");
+		if (g->pid)
+			printf(" from pid %d (%s)", g->pid, g->comm);
+		putchar('\n');
+	}
+	vec_free(&regs);
+	return EXIT_OK;
+}
+
+int cmd_unregister(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "proto", required_argument, NULL, 'P' },
+		{ "family", required_argument, NULL, 'F' },
+		{ "netns", required_argument, NULL, 'n' },
+		{ "bpffs", required_argument, NULL, 'b' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	static const char options[] = "  --proto tcp|udp   only this protocol's sockets\n"
+				      "  --family 4|6      only this family's sockets\n"
+				      "  --netns PATH      the network namespace (default: this one)\n"
+				      "  --bpffs DIR       where the state is pinned (default: /sys/fs/bpf)\n"
+				      "  -h, --help        show this help\n";
+	const struct cli_cmd *self = cli_find("unregister");
+	struct unregister_opts uo = { .family = -1 };
+	struct rt_target t = { 0 };
+	char *err = NULL;
+	unsigned removed;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'P':
+			if (strcmp(optarg, "tcp") && strcmp(optarg, "udp")) {
+				cli_error("invalid --proto '%s': expected tcp or udp", optarg);
+				return EXIT_INVALID;
+			}
+			uo.proto = strcmp(optarg, "tcp") == 0 ? PROTO_TCP : PROTO_UDP;
+			break;
+		case 'F':
+			if (strcmp(optarg, "4") && strcmp(optarg, "6")) {
+				cli_error("invalid --family '%s': expected 4 or 6", optarg);
+				return EXIT_INVALID;
+			}
+			uo.family = optarg[0] == '4' ? FAM_V4 : FAM_V6;
+			break;
+		case 'n':
+			t.netns = optarg;
+			break;
+		case 'b':
+			t.bpffs = optarg;
+			break;
+		case 'h':
+			return cli_usage(self, options, true);
+		default:
+			return cli_usage(self, options, false);
+		}
+	}
+	if (optind != argc - 1)
+		return cli_usage(self, options, false);
+	uo.service = argv[optind];
+	int r = rt_unregister(&t, &uo, &removed, &err);
+	if (r < 0) {
+		cli_error("cannot unregister '%s': %s", uo.service, err);
+		free(err);
+		return r == -EINVAL ? EXIT_INVALID : EXIT_SYSTEM;
+	}
+	printf("unregistered %s: %u socket%s removed\n", uo.service, removed, removed == 1 ? "" : "s");
+	return EXIT_OK;
+}

@@ -1,0 +1,56 @@
+/*
+ * From the IR to a BPF program: a strategy builds a decision structure and
+ * emits C into the template (bpf-templates/steer.bpf.c). Strategies plug in
+ * here; the runtime only sees the C text and what to fill in at load time.
+ */
+#ifndef STEER_BACKEND_H
+#define STEER_BACKEND_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "ir.h"
+#include "vec.h"
+
+enum strategy { STRATEGY_AUTO, STRATEGY_TREE, STRATEGY_TABLE };
+
+/* Four socket slots per service (tcp/udp x IPv4/IPv6) in a sockmap of fixed size. */
+#define STEER_MAX_SERVICES 1024
+#define STEER_SOCKET_SLOTS (4 * STEER_MAX_SERVICES)
+
+struct backend_stats {
+	uint64_t nodes; /* branches in the decision structure */
+	uint64_t depth; /* longest chain of tests */
+	uint64_t map_entries; /* entries the loader fills */
+	uint64_t map_bytes;
+};
+
+/* Which rule a line of the generated C belongs to, to put clang's complaints back on the policy. */
+struct c_origin {
+	uint32_t line;
+	uint32_t rule;
+};
+
+struct backend_program {
+	enum strategy strategy;
+	char *c; /* the whole BPF C source */
+	size_t c_len;
+	VEC(struct c_origin) origins; /* sorted by line */
+	struct backend_stats stats;
+};
+
+const char *strategy_name(enum strategy s);
+int strategy_parse(const char *s, enum strategy *out);
+
+/* Builds the program for P with strategy WANT (AUTO chooses). 0 or -errno. */
+int backend_build(const struct ir_policy *p, enum strategy want, struct backend_program *out);
+/* The decision structure with statistics (steer compile --emit tree). */
+void backend_print_tree(FILE *f, const struct ir_policy *p, enum strategy s);
+/* The rule whose code is at LINE of the generated C, or -1. */
+int64_t backend_rule_at(const struct backend_program *bp, uint32_t line);
+void backend_program_free(struct backend_program *bp);
+
+/* The template text, embedded at build time. */
+extern const char steer_bpf_template[];
+
+#endif

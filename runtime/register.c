@@ -1,0 +1,345 @@
+/*
+ * register and unregister: put a service's socket in its slot of the sockets
+ * map, or take it out. The socket comes from another process (pidfd_getfd),
+ * is inherited (as from systemd), or is found by the service's declared
+ * address. The service process keeps running untouched: the map holds a
+ * reference to the socket, not to the process.
+ */
+#include <bpf/bpf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/sockios.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/pidfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "runtime.h"
+
+static int _fail(char **err, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int _fail(char **err, int r, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vasprintf(err, fmt, ap) < 0)
+		abort();
+	va_end(ap);
+	return r;
+}
+
+/* The applied service NAME: its first slot and the protocols its rules steer to it. */
+struct service_meta {
+	uint32_t slot;
+	uint8_t protos;
+	json_object *listen; /* borrowed from the metadata */
+};
+
+static int _find_service(json_object *meta, const char *name, struct service_meta *out, char **err)
+{
+	json_object *svcs, *policy = NULL;
+
+	json_object_object_get_ex(meta, "policy", &policy);
+	if (json_object_object_get_ex(meta, "services", &svcs)) {
+		for (size_t k = 0; k < json_object_array_length(svcs); k++) {
+			json_object *s = json_object_array_get_idx(svcs, k), *n, *slot, *protos;
+			if (!json_object_object_get_ex(s, "name", &n) || strcmp(json_object_get_string(n), name) != 0)
+				continue;
+			json_object_object_get_ex(s, "slot", &slot);
+			json_object_object_get_ex(s, "listen", &out->listen);
+			out->slot = (uint32_t)json_object_get_int(slot);
+			out->protos = 0;
+			if (json_object_object_get_ex(s, "protos", &protos)) {
+				for (size_t i = 0; i < json_object_array_length(protos); i++) {
+					const char *pr = json_object_get_string(json_object_array_get_idx(protos, i));
+					out->protos |= strcmp(pr, "tcp") == 0 ? PROTO_TCP : PROTO_UDP;
+				}
+			}
+			return 0;
+		}
+	}
+	return _fail(err, -EINVAL, "the applied policy (%s) has no service '%s'", json_object_get_string(policy), name);
+}
+
+/* Checks a socket against SPEC §4 and fills in what it is; -EINVAL with the reason when refused. */
+static int _inspect(int fd, const struct rt_state *st, const char *service, const struct service_meta *sm,
+		    struct registered *reg, char **err)
+{
+	int domain, proto, type, acceptconn = 0, v6only = 0;
+	socklen_t len = sizeof(int);
+	struct sockaddr_storage ss;
+	struct stat sb;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0)
+		return _fail(err, -EINVAL, "descriptor is not a socket: %s", strerror(errno));
+	if (domain != AF_INET && domain != AF_INET6)
+		return _fail(err, -EINVAL, "not an inet socket (address family %d): only IPv4 and IPv6 sockets can be steered to", domain);
+	len = sizeof(int);
+	getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &len);
+	len = sizeof(int);
+	getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len);
+	if (!((type == SOCK_STREAM && proto == IPPROTO_TCP) || (type == SOCK_DGRAM && proto == IPPROTO_UDP)))
+		return _fail(err, -EINVAL, "not a TCP or UDP socket");
+	reg->proto = proto == IPPROTO_TCP ? PROTO_TCP : PROTO_UDP;
+	reg->family = domain == AF_INET ? FAM_V4 : FAM_V6;
+	if (reg->proto == PROTO_TCP) {
+		len = sizeof(int);
+		getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acceptconn, &len);
+		if (!acceptconn)
+			return _fail(err, -EINVAL, "the TCP socket is not listening: register a listening socket");
+	} else {
+		len = sizeof(ss);
+		if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
+			return _fail(err, -EINVAL, "the UDP socket is connected: only an unconnected socket can take new datagrams");
+	}
+	_cleanup_close_ int ns = ioctl(fd, SIOCGSKNS);
+	if (ns < 0 || fstat(ns, &sb) < 0)
+		return _fail(err, -errno, "cannot tell the socket's network namespace: %s", strerror(errno));
+	if (sb.st_ino != st->netns_ino)
+		return _fail(err, -EINVAL, "the socket belongs to network namespace %lu, not %lu where the policy is applied",
+			     (unsigned long)sb.st_ino, (unsigned long)st->netns_ino);
+	if (!(sm->protos & reg->proto))
+		return _fail(err, -EINVAL, "no rule steers %s to service '%s': its rules use %s", proto_name(reg->proto),
+			     service, sm->protos ? proto_name(sm->protos) : "no protocol");
+	if (reg->family == FAM_V6) {
+		len = sizeof(int);
+		getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &len);
+		reg->dual_stack = !v6only;
+	}
+	len = sizeof(reg->cookie);
+	if (getsockopt(fd, SOL_SOCKET, SO_COOKIE, &reg->cookie, &len) < 0)
+		return _fail(err, -errno, "cannot read the socket's cookie: %s", strerror(errno));
+	len = sizeof(ss);
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0) {
+		if (domain == AF_INET) {
+			const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
+			reg->addr = addr_from_bytes(&a->sin_addr, FAM_V4);
+			reg->port = ntohs(a->sin_port);
+		} else {
+			const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
+			reg->addr = addr_from_bytes(&a->sin6_addr, FAM_V6);
+			reg->port = ntohs(a->sin6_port);
+		}
+	}
+	reg->slot = sm->slot + (reg->proto == PROTO_UDP ? 2 : 0) + (reg->family == FAM_V6 ? 1 : 0);
+	return 0;
+}
+
+static int _take(pid_t pid, int target, char **err)
+{
+	_cleanup_close_ int pidfd = pidfd_open(pid, 0);
+	int fd;
+
+	if (pidfd < 0)
+		return _fail(err, errno == ESRCH ? -EINVAL : -errno, "cannot open process %d: %s", pid, strerror(errno));
+	fd = pidfd_getfd(pidfd, target, 0);
+	if (fd < 0)
+		return _fail(err, errno == EBADF ? -EINVAL : -errno, "cannot take descriptor %d of process %d: %s", target,
+			     pid, strerror(errno));
+	fcntl(fd, F_SETFD, FD_CLOEXEC);
+	return fd;
+}
+
+static void _comm(pid_t pid, char *buf, size_t len)
+{
+	char path[64];
+	_cleanup_fclose_ FILE *f = NULL;
+
+	snprintf(path, sizeof(path), "/proc/%d/comm", pid);
+	buf[0] = '\0';
+	if ((f = fopen(path, "re")) && fgets(buf, (int)len, f))
+		buf[strcspn(buf, "\n")] = '\0';
+}
+
+static int _listeners(void *ctx)
+{
+	return sockinfo_listeners(ctx);
+}
+
+typedef VEC(int) fd_vec;
+typedef VEC(pid_t) pid_vec;
+
+/* --auto: for each declared address, the listening socket there and a process holding it. */
+static int _autodetect(struct rt_state *st, const char *service, const struct service_meta *sm, fd_vec *fds,
+		       pid_vec *pids, char **err)
+{
+	sockinfo_vec socks = { 0 };
+	int r;
+
+	if (!sm->listen || json_object_array_length(sm->listen) == 0)
+		return _fail(err, -EINVAL, "service '%s' declares no address to find its socket by: write 'service %s = PROTO ADDR:PORT', or use --pid/--fd",
+			     service, service);
+	if ((r = state_in_netns(st, _listeners, &socks)) < 0) {
+		vec_free(&socks);
+		return _fail(err, r, "cannot list the sockets of network namespace %lu: %s", (unsigned long)st->netns_ino,
+			     strerror(-r));
+	}
+	for (size_t k = 0; k < json_object_array_length(sm->listen); k++) {
+		json_object *l = json_object_array_get_idx(sm->listen, k), *v;
+		uint8_t proto = PROTO_TCP;
+		int family = FAM_V4;
+		u128 addr = 0;
+		uint16_t port = 0;
+		if (json_object_object_get_ex(l, "proto", &v))
+			proto = strcmp(json_object_get_string(v), "udp") == 0 ? PROTO_UDP : PROTO_TCP;
+		if (json_object_object_get_ex(l, "family", &v))
+			family = json_object_get_int(v) == 6 ? FAM_V6 : FAM_V4;
+		if (json_object_object_get_ex(l, "addr", &v))
+			addr_parse(json_object_get_string(v), family, &addr);
+		if (json_object_object_get_ex(l, "port", &v))
+			port = (uint16_t)json_object_get_int(v);
+		const struct sockinfo *hit = NULL;
+		for (size_t i = 0; i < socks.n && !hit; i++)
+			if (socks.v[i].proto == proto && socks.v[i].family == family && socks.v[i].port == port &&
+			    socks.v[i].addr == addr)
+				hit = &socks.v[i];
+		char buf[PREFIX_STRLEN];
+		addr_format(addr, family, buf);
+		if (!hit) {
+			vec_free(&socks);
+			return _fail(err, -EINVAL, "nothing %s on %s %s%s%s:%u in network namespace %lu",
+				     proto == PROTO_TCP ? "listens" : "is bound", proto_name(proto), family == FAM_V6 ? "[" : "",
+				     buf, family == FAM_V6 ? "]" : "", port, (unsigned long)st->netns_ino);
+		}
+		owner_vec owners = { 0 };
+		sockinfo_owners(hit->inode, &owners);
+		if (!owners.n) {
+			vec_free(&socks);
+			vec_free(&owners);
+			return _fail(err, -EINVAL, "no process holds the socket on %s %s:%u", proto_name(proto), buf, port);
+		}
+		int fd = _take(owners.v[0].pid, owners.v[0].fd, err);
+		pid_t pid = owners.v[0].pid;
+		vec_free(&owners);
+		if (fd < 0) {
+			vec_free(&socks);
+			return fd;
+		}
+		vec_push(fds, fd);
+		vec_push(pids, pid);
+	}
+	vec_free(&socks);
+	return 0;
+}
+
+int rt_register(const struct rt_target *t, const struct register_opts *o, registered_vec *out, char **err)
+{
+	struct rt_state st;
+	json_object *meta = NULL;
+	struct service_meta sm = { 0 };
+	fd_vec fds = { 0 };
+	pid_vec pids = { 0 };
+	char path[PATH_MAX];
+	_cleanup_close_ int sockets = -1;
+	int r;
+
+	*err = NULL;
+	if ((r = state_open(&st, t, STATE_WRITE)) < 0) {
+		r = _fail(err, r == -ENOENT ? -EINVAL : r, "%s", st.err);
+		goto out;
+	}
+	if ((r = state_meta_read(&st, &meta)) < 0) {
+		r = _fail(err, r, "%s", st.err);
+		goto out;
+	}
+	if ((r = _find_service(meta, o->service, &sm, err)) < 0)
+		goto out;
+	if (o->autodetect) {
+		if ((r = _autodetect(&st, o->service, &sm, &fds, &pids, err)) < 0)
+			goto out;
+	} else if (o->pid > 0) {
+		if ((r = _take(o->pid, o->fd, err)) < 0)
+			goto out;
+		vec_push(&fds, r);
+		vec_push(&pids, o->pid);
+	} else {
+		int fd = fcntl(o->fd, F_DUPFD_CLOEXEC, 3);
+		if (fd < 0) {
+			r = _fail(err, -EINVAL, "descriptor %d: %s", o->fd, strerror(errno));
+			goto out;
+		}
+		vec_push(&fds, fd);
+		vec_push(&pids, 0);
+	}
+
+	/* All of them are checked before any is put in place. */
+	for (size_t i = 0; i < fds.n; i++) {
+		struct registered reg = { .pid = pids.v[i] };
+		if ((r = _inspect(fds.v[i], &st, o->service, &sm, &reg, err)) < 0)
+			goto out;
+		if (reg.pid)
+			_comm(reg.pid, reg.comm, sizeof(reg.comm));
+		vec_push(out, reg);
+	}
+	state_path(&st, "sockets", path);
+	if ((sockets = bpf_obj_get(path)) < 0) {
+		r = _fail(err, -errno, "cannot open the sockets map at '%s': %s", path, strerror(errno));
+		goto out;
+	}
+	for (size_t i = 0; i < fds.n; i++) {
+		uint64_t val = (uint64_t)fds.v[i];
+		if (bpf_map_update_elem(sockets, &out->v[i].slot, &val, BPF_ANY) < 0) {
+			r = _fail(err, errno == EOPNOTSUPP || errno == EINVAL ? -EINVAL : -errno,
+				  "the kernel refused the socket for the sockets map: %s", strerror(errno));
+			goto out;
+		}
+	}
+	r = 0;
+out:
+	for (size_t i = 0; i < fds.n; i++)
+		close(fds.v[i]);
+	vec_free(&fds);
+	vec_free(&pids);
+	json_object_put(meta);
+	state_close(&st);
+	return r;
+}
+
+int rt_unregister(const struct rt_target *t, const struct unregister_opts *o, unsigned *removed, char **err)
+{
+	struct rt_state st;
+	json_object *meta = NULL;
+	struct service_meta sm = { 0 };
+	char path[PATH_MAX];
+	_cleanup_close_ int sockets = -1;
+	int r;
+
+	*err = NULL;
+	*removed = 0;
+	if ((r = state_open(&st, t, STATE_WRITE)) < 0) {
+		r = _fail(err, r == -ENOENT ? -EINVAL : r, "%s", st.err);
+		goto out;
+	}
+	if ((r = state_meta_read(&st, &meta)) < 0) {
+		r = _fail(err, r, "%s", st.err);
+		goto out;
+	}
+	if ((r = _find_service(meta, o->service, &sm, err)) < 0)
+		goto out;
+	state_path(&st, "sockets", path);
+	if ((sockets = bpf_obj_get(path)) < 0) {
+		r = _fail(err, -errno, "cannot open the sockets map at '%s': %s", path, strerror(errno));
+		goto out;
+	}
+	for (uint32_t k = 0; k < 4; k++) {
+		uint8_t proto = k < 2 ? PROTO_TCP : PROTO_UDP;
+		int family = k % 2 ? FAM_V6 : FAM_V4;
+		uint32_t slot = sm.slot + k;
+		if ((o->proto && o->proto != proto) || (o->family >= 0 && o->family != family))
+			continue;
+		if (bpf_map_delete_elem(sockets, &slot) == 0)
+			(*removed)++;
+	}
+	r = 0;
+out:
+	json_object_put(meta);
+	state_close(&st);
+	return r;
+}

@@ -1,0 +1,66 @@
+/*
+ * Verdicts from the compiled program in the kernel, without sending a packet:
+ * the program is loaded in a private network namespace with one throwaway
+ * socket per service, protocol and family, and run with BPF_PROG_TEST_RUN.
+ */
+#ifndef STEER_TESTRUN_H
+#define STEER_TESTRUN_H
+
+#include <stdint.h>
+
+#include "backend.h"
+#include "diag.h"
+#include "eval.h"
+#include "ir.h"
+#include "loader.h"
+
+struct testrun_opts {
+	const char *clang;
+	enum strategy strategy;
+	bool verbose;
+	/*
+	 * The interface test runs arrive on: BPF_PROG_TEST_RUN always reports
+	 * ifindex 0, so this name is bound to 0 and every other name to an index
+	 * no interface has. NULL: no named interface matches.
+	 */
+	const char *iif;
+};
+
+struct testrun {
+	const struct ir_policy *p;
+	void *obj; /* the compiled object, kept to reload with another interface bound */
+	size_t objlen;
+	bool verbose;
+	char *iif; /* the interface bound to ifindex 0, or NULL */
+	struct rt_program prog;
+	int prog_fd, hits_fd, sockets_fd;
+	uint64_t *cookies; /* [service * 4 + slot] */
+	int *fds;
+	size_t nfds;
+	int ncpus;
+	uint64_t *before, *after, *percpu; /* counter snapshots */
+};
+
+/* Runs an expect through the program: a verdict_fn (expect.h) whose context is a testrun. */
+int testrun_expect(void *ctx, const struct ir_expect *x, struct verdict *out);
+
+/*
+ * Compiles P, moves this process into a new network namespace, creates the
+ * sockets and loads the program. Returns -EINVAL when clang rejected the
+ * code (reported in DIAGS), -ENOENT when clang is missing, other -errno with
+ * ERR set (EPERM: not root).
+ */
+int testrun_open(const struct ir_policy *p, const struct testrun_opts *o, struct diag_list *diags, struct testrun *tr,
+		 char **err);
+/*
+ * The program's verdict for T. With WANT_RULE the deciding rule is found from
+ * the counters (a read of every rule's); otherwise out->rule is RULE_NONE.
+ */
+int testrun_verdict(struct testrun *tr, const struct tuple *t, bool want_rule, struct verdict *out);
+/* Reloads the program with interface IIF (or none) as the one test runs arrive on. */
+int testrun_bind_iif(struct testrun *tr, const char *iif, char **err);
+/* Times rule RULE (or the no-match counter, at nrules) has decided so far. */
+uint64_t testrun_hits(struct testrun *tr, uint32_t rule);
+void testrun_close(struct testrun *tr);
+
+#endif
