@@ -92,21 +92,24 @@ static void _emit_prefix(struct emitter *e, const struct prefix *pf, bool src)
 			emit(e, "(%s & 0x%08x) == 0x%08x", var, pf->len ? ~0u << (32 - pf->len) : 0, a);
 		return;
 	}
-	bool first = true;
-	emit(e, "(");
-	for (int w = 0; w < 4; w++) {
+	int words = (pf->len + 31) / 32;
+
+	/* Parenthesised when it is more than one test, as part of a larger condition. */
+	if (words == 0) {
+		emit(e, "1");
+		return;
+	}
+	emit(e, "%s", words > 1 ? "(" : "");
+	for (int w = 0; w < words; w++) {
 		int bits = pf->len - 32 * w;
 		uint32_t word = (uint32_t)(pf->addr >> (96 - 32 * w));
-		if (bits <= 0)
-			break;
-		emit(e, "%s", first ? "" : " && ");
-		first = false;
+		emit(e, "%s", w ? " && " : "");
 		if (bits >= 32)
 			emit(e, "%s%d == 0x%08x", var, w, word);
 		else
 			emit(e, "(%s%d & 0x%08x) == 0x%08x", var, w, ~0u << (32 - bits), word);
 	}
-	emit(e, "%s)", first ? "1" : "");
+	emit(e, "%s", words > 1 ? ")" : "");
 }
 
 static void _emit_prefixes(struct emitter *e, const struct pfx_list *l, bool src)

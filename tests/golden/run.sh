@@ -11,6 +11,10 @@
 #   ir/NAME.steer    a valid policy. NAME.ir holds exactly the stdout of
 #                    `steer compile NAME.steer --emit ir`, run inside ir/; the
 #                    command must exit 0 and print nothing on stderr.
+#   c/NAME.steer     a valid policy. NAME.c holds the generated BPF C
+#                    (`--emit c`, the dry-run dump), NAME.tree the decision
+#                    structure (`--emit tree`); the C must also compile with
+#                    clang (`steer compile -o`).
 #
 # Usage: bash tests/golden/run.sh path/to/steer
 #
@@ -86,35 +90,57 @@ _diag_case() {
 	_compare "diag/$name" "$here/diag/$name.out" "$tmp/actual"
 }
 
-_ir_case() {
-	local policy=$1 name status
+# _emit_case DIR EMIT EXT POLICY: stdout of `steer compile --emit EMIT` against DIR/NAME.EXT.
+_emit_case() {
+	local dir=$1 emit=$2 ext=$3 policy=$4 name status
 	name=$(basename "$policy" .steer)
-	(cd "$here/ir" && "$steer" compile "$name.steer" --emit ir) >"$tmp/actual" 2>"$tmp/stderr"
+	(cd "$here/$dir" && "$steer" compile "$name.steer" --emit "$emit") >"$tmp/actual" 2>"$tmp/stderr"
 	status=$?
 	if [[ $status -ne 0 || -s $tmp/stderr ]]; then
-		_fail "ir/$name" "steer compile --emit ir exited $status, stderr:"
+		_fail "$dir/$name.$ext" "steer compile --emit $emit exited $status, stderr:"
 		cat "$tmp/stderr"
 		return
 	fi
-	_compare "ir/$name" "$here/ir/$name.ir" "$tmp/actual"
+	_compare "$dir/$name.$ext" "$here/$dir/$name.$ext" "$tmp/actual"
+}
+
+# The dry-run dump is only worth reviewing if it is what gets loaded: it must compile.
+_obj_case() {
+	local policy=$1 name
+	name=$(basename "$policy" .steer)
+	if (cd "$here/c" && "$steer" compile "$name.steer" -o "$tmp/$name.o") 2>"$tmp/stderr" && [[ -s $tmp/$name.o ]]; then
+		echo "ok   c/$name.o"
+		passed=$((passed + 1))
+	else
+		_fail "c/$name.o" "steer compile -o did not produce an object:"
+		cat "$tmp/stderr"
+	fi
 }
 
 shopt -s nullglob
 diag=("$here"/diag/*.steer)
 ir=("$here"/ir/*.steer)
-if [[ ${#diag[@]} -eq 0 || ${#ir[@]} -eq 0 ]]; then
-	_fail "setup" "no policies under $here/diag or $here/ir"
+c=("$here"/c/*.steer)
+if [[ ${#diag[@]} -eq 0 || ${#ir[@]} -eq 0 || ${#c[@]} -eq 0 ]]; then
+	_fail "setup" "no policies under $here/diag, $here/ir or $here/c"
 fi
 for p in "${diag[@]}"; do
 	_diag_case "$p"
 done
 for p in "${ir[@]}"; do
-	_ir_case "$p"
+	_emit_case ir ir ir "$p"
+done
+for p in "${c[@]}"; do
+	_emit_case c c c "$p"
+	_emit_case c tree tree "$p"
+	[[ $update == 1 ]] || _obj_case "$p"
 done
 if [[ $update != 1 ]]; then
 	_orphans diag out
 	_orphans diag args
 	_orphans ir ir
+	_orphans c c
+	_orphans c tree
 fi
 
 echo "$passed passed, $failed failed"
