@@ -135,9 +135,14 @@ int cmd_compile(int argc, char **argv)
 			case EMIT_C:
 				fwrite(bp.c, 1, bp.c_len, w);
 				break;
-			case EMIT_TREE:
-				backend_print_tree(w, &fe.ir, strategy);
+			case EMIT_TREE: {
+				int r = backend_print_tree(w, &fe.ir, strategy);
+				if (r < 0) {
+					cli_error("cannot build the program: %s", strerror(-r));
+					status = EXIT_SYSTEM;
+				}
 				break;
+			}
 			case EMIT_IR:
 				ir_print(w, &fe.ir);
 				break;

@@ -37,6 +37,9 @@ struct backend_program {
 	size_t c_len;
 	VEC(struct c_origin) origins; /* sorted by line */
 	struct backend_stats stats;
+	/* The table strategy's data, for the steer_data map (256 entries a chunk); NULL for tree. */
+	uint32_t *data;
+	uint32_t data_chunks;
 };
 
 const char *strategy_name(enum strategy s);
@@ -44,13 +47,17 @@ int strategy_parse(const char *s, enum strategy *out);
 
 /* Builds the program for P with strategy WANT (AUTO chooses). 0 or -errno. */
 int backend_build(const struct ir_policy *p, enum strategy want, struct backend_program *out);
-/* The decision structure with statistics (steer compile --emit tree). */
-void backend_print_tree(FILE *f, const struct ir_policy *p, enum strategy s);
+/* The decision structure with statistics (steer compile --emit tree). 0 or -errno. */
+int backend_print_tree(FILE *f, const struct ir_policy *p, enum strategy s);
 /* The rule whose code is at LINE of the generated C, or -1. */
 int64_t backend_rule_at(const struct backend_program *bp, uint32_t line);
 void backend_program_free(struct backend_program *bp);
 
-/* The template text, embedded at build time. */
+/* Auto picks tree up to this many rules, table above. */
+#define BACKEND_TREE_MAX_RULES 16
+
+/* The template texts, embedded at build time. */
 extern const char steer_bpf_template[];
+extern const char steer_table_template[];
 
 #endif

@@ -135,18 +135,11 @@ static void _emit_ports(struct emitter *e, const struct port_list *l, const char
 	emit(e, "%s", l->n > 1 ? ")" : "");
 }
 
-static void _emit_rule(struct emitter *e, const struct ir_policy *p, const struct ir_rule *r, int fam)
+void tree_emit_cond(struct emitter *e, const struct ir_rule *r, int fam)
 {
 	const struct ir_match *m = &r->m;
 	bool any = false;
 
-	emit_rule_comment(e, p, r, 3);
-	if (_unconditional(r, fam)) {
-		emit(e, "\t\t\t");
-		emit_action(e, r);
-		return;
-	}
-	emit(e, "\t\t\tif (");
 #define AND() emit(e, "%s", any ? " &&\n\t\t\t    " : ""), any = true
 	if (m->dst[fam].n) {
 		AND();
@@ -172,6 +165,20 @@ static void _emit_rule(struct emitter *e, const struct ir_policy *p, const struc
 		emit(e, "%s", m->iif.n > 1 ? ")" : "");
 	}
 #undef AND
+	if (!any)
+		emit(e, "1");
+}
+
+static void _emit_rule(struct emitter *e, const struct ir_policy *p, const struct ir_rule *r, int fam)
+{
+	emit_rule_comment(e, p, r, 3);
+	if (_unconditional(r, fam)) {
+		emit(e, "\t\t\t");
+		emit_action(e, r);
+		return;
+	}
+	emit(e, "\t\t\tif (");
+	tree_emit_cond(e, r, fam);
 	emit(e, ")\n\t\t\t\t");
 	emit_action(e, r);
 }

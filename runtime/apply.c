@@ -329,7 +329,7 @@ int rt_apply(const struct rt_target *t, const struct ir_policy *p, const struct 
 	}
 	struct load_opts lo = {
 		.service_slot = slot, .nservices = p->nservices, .ifindex = ifindex, .nifaces = p->nifaces,
-		.sockets_fd = sockets_fd, .verbose = o->verbose,
+		.sockets_fd = sockets_fd, .verbose = o->verbose, .data = bp.data, .data_chunks = bp.data_chunks,
 	};
 	char *lerr = NULL;
 	if ((r = loader_load(obj, objlen, &lo, &prog, &lerr)) < 0) {

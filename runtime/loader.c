@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "cleanup.h"
 
@@ -60,6 +61,27 @@ static int _set_rodata(struct bpf_object *obj, const struct load_opts *o)
 		return -ENOENT;
 	memcpy(data + off, o->ifindex, o->nifaces * sizeof(uint32_t));
 	return bpf_map__set_initial_value(ro, data, len);
+}
+
+/*
+ * Fills the table strategy's data map through mmap: one copy, no syscall per
+ * entry. The map is new and not yet used by any attached program.
+ */
+static int _fill_data(struct bpf_object *obj, const struct load_opts *o)
+{
+	struct bpf_map *m = bpf_object__find_map_by_name(obj, "steer_data");
+
+	if (!m)
+		return o->data ? -ENOENT : 0;
+	size_t len = (size_t)bpf_map__max_entries(m) * bpf_map__value_size(m);
+	if (!o->data || (size_t)o->data_chunks * 256 * sizeof(uint32_t) > len)
+		return -EINVAL;
+	void *mem = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, bpf_map__fd(m), 0);
+	if (mem == MAP_FAILED)
+		return -errno;
+	memcpy(mem, o->data, (size_t)o->data_chunks * 256 * sizeof(uint32_t));
+	munmap(mem, len);
+	return 0;
 }
 
 /* The verifier's (or libbpf's) last complaint: the line before the load-log footer. */
@@ -122,6 +144,10 @@ int loader_load(const void *obj, size_t len, const struct load_opts *o, struct r
 	}
 	if ((r = bpf_object__load(out->obj)) < 0)
 		goto fail;
+	if ((r = _fill_data(out->obj, o)) < 0) {
+		fprintf(_log, "cannot fill the program's tables: %s\n", strerror(-r));
+		goto fail;
+	}
 	libbpf_set_print(old);
 	fclose(_log);
 	_log = NULL;

@@ -19,6 +19,8 @@ struct load_opts {
 	const uint32_t *ifindex; /* ifindex of each named interface */
 	uint32_t nifaces;
 	int sockets_fd; /* an existing sockets map to share, or -1 to create one */
+	const uint32_t *data; /* the table strategy's steer_data, data_chunks * 256 entries */
+	uint32_t data_chunks;
 	bool verbose; /* keep libbpf's and the verifier's whole log in the error */
 };
 

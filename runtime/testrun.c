@@ -57,7 +57,7 @@ static int _load(struct testrun *tr, const char *iif, char **err)
 		ifindex[i] = iif && strcmp(p->ifaces[i], iif) == 0 ? 0 : 0x7fff0000u + i;
 	struct load_opts lo = {
 		.service_slot = slots, .nservices = p->nservices, .ifindex = ifindex, .nifaces = p->nifaces,
-		.sockets_fd = tr->sockets_fd, .verbose = tr->verbose,
+		.sockets_fd = tr->sockets_fd, .verbose = tr->verbose, .data = tr->data, .data_chunks = tr->data_chunks,
 	};
 	loader_close(&tr->prog);
 	r = loader_load(tr->obj, tr->objlen, &lo, &tr->prog, &lerr);
@@ -92,6 +92,9 @@ int testrun_open(const struct ir_policy *p, const struct testrun_opts *o, struct
 	if (r < 0)
 		return _fail(err, r, "cannot build the program");
 	r = clang_compile(p, &bp, &co, diags, &tr->obj, &tr->objlen);
+	tr->data = bp.data;
+	tr->data_chunks = bp.data_chunks;
+	bp.data = NULL;
 	backend_program_free(&bp);
 	if (r < 0)
 		return r == -EINVAL ? r : _fail(err, r, "cannot run clang");
@@ -226,6 +229,7 @@ void testrun_close(struct testrun *tr)
 	free(tr->before);
 	free(tr->after);
 	free(tr->obj);
+	free(tr->data);
 	free(tr->iif);
 	if (tr->sockets_fd >= 0)
 		close(tr->sockets_fd);

@@ -30,6 +30,8 @@ struct testrun {
 	const struct ir_policy *p;
 	void *obj; /* the compiled object, kept to reload with another interface bound */
 	size_t objlen;
+	uint32_t *data; /* the table strategy's data, kept for reloads */
+	uint32_t data_chunks;
 	bool verbose;
 	char *iif; /* the interface bound to ifindex 0, or NULL */
 	struct rt_program prog;

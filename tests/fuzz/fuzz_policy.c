@@ -7,10 +7,13 @@
  * - the IR lists are as ir.h promises (sorted, disjoint), since the evaluator's
  *   binary searches rely on it; a linear first-match scan agrees with eval_tuple;
  * - a tuple built inside rule R is decided by R or an earlier rule;
- * - a rule the lint reports as shadowed never decides anything.
+ * - a rule the lint reports as shadowed never decides anything;
+ * - the table strategy's data, walked as the BPF program walks it, decides
+ *   every tuple as the reference evaluator does.
  *
  * A broken oracle aborts with a message, which libFuzzer records as a crash.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -24,6 +27,7 @@
 #include "frontend.h"
 #include "ir.h"
 #include "shadow.h"
+#include "table.h"
 
 #define NTUPLES 16
 
@@ -256,8 +260,10 @@ static void _mark_shadowed(void *ctx, const struct ir_rule *r, const uint32_t *b
 static void _run_tuples(const struct ir_policy *p, uint64_t *st, FILE *out)
 {
 	bool *shadowed = calloc(p->nrules ? p->nrules : 1, sizeof(*shadowed));
+	struct table tab;
+	int tr = table_build(p, &tab);
 
-	if (!shadowed)
+	if (!shadowed || (tr < 0 && tr != -E2BIG))
 		abort();
 	shadow_analyze(p, _mark_shadowed, shadowed);
 	for (int k = 0; k < NTUPLES; k++) {
@@ -274,6 +280,11 @@ static void _run_tuples(const struct ir_policy *p, uint64_t *st, FILE *out)
 			_fail("a tuple inside rule %u was decided by rule %lld", r->id, (long long)v.rule);
 		if (v.rule != RULE_NONE && shadowed[v.rule])
 			_fail("rule %lld was reported shadowed but decides a tuple", (long long)v.rule);
+		if (tr == 0) {
+			uint32_t got = table_lookup(&tab, p, &t);
+			if ((got == p->nrules ? (int64_t)RULE_NONE : (int64_t)got) != v.rule)
+				_fail("the table decided by rule %u, the evaluator by rule %lld", got, (long long)v.rule);
+		}
 		tuple_print(out, p, &t);
 		fputs(" : ", out);
 		verdict_print(out, p, &v);
@@ -282,6 +293,7 @@ static void _run_tuples(const struct ir_policy *p, uint64_t *st, FILE *out)
 		fputc('\n', out);
 	}
 	free(shadowed);
+	table_free(&tab);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

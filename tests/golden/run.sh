@@ -14,7 +14,8 @@
 #   c/NAME.steer     a valid policy. NAME.c holds the generated BPF C
 #                    (`--emit c`, the dry-run dump), NAME.tree the decision
 #                    structure (`--emit tree`); the C must also compile with
-#                    clang (`steer compile -o`).
+#                    clang (`steer compile -o`). NAME.args, when it exists, adds
+#                    options to each (e.g. --strategy table).
 #
 # Usage: bash tests/golden/run.sh path/to/steer
 #
@@ -92,9 +93,10 @@ _diag_case() {
 
 # _emit_case DIR EMIT EXT POLICY: stdout of `steer compile --emit EMIT` against DIR/NAME.EXT.
 _emit_case() {
-	local dir=$1 emit=$2 ext=$3 policy=$4 name status
+	local dir=$1 emit=$2 ext=$3 policy=$4 name status args=()
 	name=$(basename "$policy" .steer)
-	(cd "$here/$dir" && "$steer" compile "$name.steer" --emit "$emit") >"$tmp/actual" 2>"$tmp/stderr"
+	[[ -f $here/$dir/$name.args ]] && read -ra args <"$here/$dir/$name.args"
+	(cd "$here/$dir" && "$steer" compile "$name.steer" --emit "$emit" "${args[@]}") >"$tmp/actual" 2>"$tmp/stderr"
 	status=$?
 	if [[ $status -ne 0 || -s $tmp/stderr ]]; then
 		_fail "$dir/$name.$ext" "steer compile --emit $emit exited $status, stderr:"
@@ -106,9 +108,10 @@ _emit_case() {
 
 # The dry-run dump is only worth reviewing if it is what gets loaded: it must compile.
 _obj_case() {
-	local policy=$1 name
+	local policy=$1 name args=()
 	name=$(basename "$policy" .steer)
-	if (cd "$here/c" && "$steer" compile "$name.steer" -o "$tmp/$name.o") 2>"$tmp/stderr" && [[ -s $tmp/$name.o ]]; then
+	[[ -f $here/c/$name.args ]] && read -ra args <"$here/c/$name.args"
+	if (cd "$here/c" && "$steer" compile "$name.steer" -o "$tmp/$name.o" "${args[@]}") 2>"$tmp/stderr" && [[ -s $tmp/$name.o ]]; then
 		echo "ok   c/$name.o"
 		passed=$((passed + 1))
 	else
@@ -141,6 +144,7 @@ if [[ $update != 1 ]]; then
 	_orphans ir ir
 	_orphans c c
 	_orphans c tree
+	_orphans c args
 fi
 
 echo "$passed passed, $failed failed"
