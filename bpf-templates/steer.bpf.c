@@ -38,6 +38,21 @@ struct {
 const volatile __u32 steer_service_slot[STEER_NSERVICES + 1];
 const volatile __u32 steer_ifindex[STEER_NIFACES + 1];
 
+/*
+ * A 32-bit context field, loaded straight from the context pointer. Plain
+ * ctx->field reads in many inlined places let clang keep &ctx->field in a
+ * register and load through it, which the verifier refuses ("dereference of
+ * modified ctx ptr"); an asm load cannot be rewritten that way.
+ */
+#define STEER_CTX(ctx, field)                                                                   \
+	({                                                                                      \
+		__u32 __v;                                                                      \
+		asm volatile("%0 = *(u32 *)(%1 + %2)"                                           \
+			     : "=r"(__v)                                                        \
+			     : "r"(ctx), "i"(__builtin_offsetof(struct bpf_sk_lookup, field))); \
+		__v;                                                                            \
+	})
+
 static __always_inline void steer_count(__u32 rule)
 {
 	__u64 *n = bpf_map_lookup_elem(&steer_hits, &rule);
@@ -59,16 +74,17 @@ static __always_inline int steer_verdict(__u32 rule, int verdict)
  */
 static __always_inline int steer_service(struct bpf_sk_lookup *ctx, __u32 rule, __u32 service, int fallback)
 {
-	__u32 slot = steer_service_slot[service] + (ctx->protocol == IPPROTO_UDP ? 2 : 0);
+	__u32 family = STEER_CTX(ctx, family);
+	__u32 slot = steer_service_slot[service] + (STEER_CTX(ctx, protocol) == IPPROTO_UDP ? 2 : 0);
 	struct bpf_sock *sk;
 	long err;
 
 	steer_count(rule);
-	if (ctx->family == AF_INET6)
+	if (family == AF_INET6)
 		slot += 1;
 	sk = bpf_map_lookup_elem(&steer_sockets, &slot);
 	/* An IPv4 lookup may go to a dual-stack IPv6 socket when no IPv4 one is registered. */
-	if (!sk && ctx->family == AF_INET) {
+	if (!sk && family == AF_INET) {
 		slot += 1;
 		sk = bpf_map_lookup_elem(&steer_sockets, &slot);
 	}

@@ -732,13 +732,15 @@ int table_emit_c(const struct ir_policy *p, struct table *t, struct backend_prog
 	static const char *const dims[] = { "d", "s" };
 	static const char *const vars[] = { "dst", "src" };
 	struct emitter e;
-	bool sport = false;
+	bool sport = false, iif = false;
 	int r = emit_begin(&e, p, out, "table");
 
 	if (r < 0)
 		return r;
-	for (uint32_t k = 0; k < t->nx; k++)
+	for (uint32_t k = 0; k < t->nx; k++) {
 		sport |= p->rules[t->xrules[k]].m.sport.n > 0;
+		iif |= p->rules[t->xrules[k]].m.iif.n > 0;
+	}
 	emit(&e, "\n#define STEER_DATA_CHUNKS %u\n", t->nchunks ? t->nchunks : 1);
 	emit(&e, "%s", steer_table_template);
 	emit(&e, "\n/*\n * %u rules in the data: %u by destination and port, %u by source and port;\n"
@@ -748,13 +750,16 @@ int table_emit_c(const struct ir_policy *p, struct table *t, struct backend_prog
 	emit(&e, "#define STEER_PORT_CLASSES %uu\n", t->nportclasses);
 	emit(&e, "#define STEER_ACTIONS %uu /* rule -> action */\n", t->act_base);
 	emit(&e, "\nstatic __always_inline int steer_decide(struct bpf_sk_lookup *ctx)\n{\n");
+	emit(&e, "\t__u32 family = STEER_CTX(ctx, family), protocol = STEER_CTX(ctx, protocol);\n");
 	emit(&e, "\t__u32 dport = ctx->local_port;\n");
 	if (sport)
 		emit(&e, "\t__u32 sport = bpf_ntohs(ctx->remote_port);\n");
+	if (iif)
+		emit(&e, "\t__u32 iif = STEER_CTX(ctx, ingress_ifindex);\n");
 	emit(&e, "\t__u32 pc = steer_at(STEER_DPORT_CLASS + (dport & 0xffff));\n");
 	emit(&e, "\t__u32 best = STEER_NRULES, r, d = 0, s = 0;\n");
 	for (int fam = 0; fam < FAM__COUNT; fam++) {
-		emit(&e, "\n\tif (ctx->family == %s) {\n", fam == FAM_V4 ? "AF_INET" : "AF_INET6");
+		emit(&e, "\n\tif (family == %s) {\n", fam == FAM_V4 ? "AF_INET" : "AF_INET6");
 		if (fam == FAM_V4) {
 			emit(&e, "\t\t__u32 dst = bpf_ntohl(ctx->local_ip4);\n");
 			emit(&e, "\t\t__u32 src = bpf_ntohl(ctx->remote_ip4);\n");
@@ -772,7 +777,7 @@ int table_emit_c(const struct ir_policy *p, struct table *t, struct backend_prog
 			}
 		}
 		for (int pi = 0; pi < 2; pi++) {
-			emit(&e, "\n\t\tif (ctx->protocol == %s) {\n", pi ? "IPPROTO_UDP" : "IPPROTO_TCP");
+			emit(&e, "\n\t\tif (protocol == %s) {\n", pi ? "IPPROTO_UDP" : "IPPROTO_TCP");
 			for (int dim = 0; dim < DIM__COUNT; dim++) {
 				uint32_t rows = t->rows[fam][dim][pi];
 				if (rows == TABLE_NONE)

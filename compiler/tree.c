@@ -161,7 +161,7 @@ void tree_emit_cond(struct emitter *e, const struct ir_rule *r, int fam)
 		AND();
 		emit(e, "%s", m->iif.n > 1 ? "(" : "");
 		for (uint32_t i = 0; i < m->iif.n; i++)
-			emit(e, "%sctx->ingress_ifindex == steer_ifindex[%u]", i ? " || " : "", m->iif.v[i]);
+			emit(e, "%siif == steer_ifindex[%u]", i ? " || " : "", m->iif.v[i]);
 		emit(e, "%s", m->iif.n > 1 ? ")" : "");
 	}
 #undef AND
@@ -206,7 +206,7 @@ static void _uses(const struct ir_policy *p, const struct tree *t, int fam, int 
 int tree_emit_c(const struct ir_policy *p, const struct tree *t, struct backend_program *out)
 {
 	struct emitter e;
-	bool dport = false, sport = false;
+	bool dport = false, sport = false, iif = false;
 	int r = emit_begin(&e, p, out, "tree");
 
 	if (r < 0)
@@ -215,17 +215,21 @@ int tree_emit_c(const struct ir_policy *p, const struct tree *t, struct backend_
 		for (uint32_t i = 0; i < t->groups[g].nrules; i++) {
 			dport |= p->rules[t->groups[g].rules[i]].m.dport.n > 0;
 			sport |= p->rules[t->groups[g].rules[i]].m.sport.n > 0;
+			iif |= p->rules[t->groups[g].rules[i]].m.iif.n > 0;
 		}
 	}
 	emit(&e, "\nstatic __always_inline int steer_decide(struct bpf_sk_lookup *ctx)\n{\n");
+	emit(&e, "\t__u32 family = STEER_CTX(ctx, family), protocol = STEER_CTX(ctx, protocol);\n");
 	if (dport)
 		emit(&e, "\t__u32 dport = ctx->local_port;\n");
+	if (iif)
+		emit(&e, "\t__u32 iif = STEER_CTX(ctx, ingress_ifindex);\n");
 	if (sport)
 		emit(&e, "\t__u32 sport = bpf_ntohs(ctx->remote_port);\n");
 	for (int fam = 0; fam < FAM__COUNT; fam++) {
 		int dst, src;
 		_uses(p, t, fam, &dst, &src);
-		emit(&e, "\n\tif (ctx->family == %s) {\n", fam == FAM_V4 ? "AF_INET" : "AF_INET6");
+		emit(&e, "\n\tif (family == %s) {\n", fam == FAM_V4 ? "AF_INET" : "AF_INET6");
 		if (fam == FAM_V4) {
 			if (dst)
 				emit(&e, "\t\t__u32 dst = bpf_ntohl(ctx->local_ip4);\n");
@@ -241,7 +245,7 @@ int tree_emit_c(const struct ir_policy *p, const struct tree *t, struct backend_
 			const struct tree_group *grp = &t->groups[g];
 			if (grp->family != fam)
 				continue;
-			emit(&e, "\n\t\tif (ctx->protocol == %s) {\n", grp->proto == PROTO_TCP ? "IPPROTO_TCP" : "IPPROTO_UDP");
+			emit(&e, "\n\t\tif (protocol == %s) {\n", grp->proto == PROTO_TCP ? "IPPROTO_TCP" : "IPPROTO_UDP");
 			for (uint32_t i = 0; i < grp->nrules; i++)
 				_emit_rule(&e, p, &p->rules[grp->rules[i]], fam);
 			emit(&e, "\t\t}\n");

@@ -44,6 +44,21 @@ struct {
 const volatile __u32 steer_service_slot[STEER_NSERVICES + 1];
 const volatile __u32 steer_ifindex[STEER_NIFACES + 1];
 
+/*
+ * A 32-bit context field, loaded straight from the context pointer. Plain
+ * ctx->field reads in many inlined places let clang keep &ctx->field in a
+ * register and load through it, which the verifier refuses ("dereference of
+ * modified ctx ptr"); an asm load cannot be rewritten that way.
+ */
+#define STEER_CTX(ctx, field)                                                                   \
+	({                                                                                      \
+		__u32 __v;                                                                      \
+		asm volatile("%0 = *(u32 *)(%1 + %2)"                                           \
+			     : "=r"(__v)                                                        \
+			     : "r"(ctx), "i"(__builtin_offsetof(struct bpf_sk_lookup, field))); \
+		__v;                                                                            \
+	})
+
 static __always_inline void steer_count(__u32 rule)
 {
 	__u64 *n = bpf_map_lookup_elem(&steer_hits, &rule);
@@ -65,16 +80,17 @@ static __always_inline int steer_verdict(__u32 rule, int verdict)
  */
 static __always_inline int steer_service(struct bpf_sk_lookup *ctx, __u32 rule, __u32 service, int fallback)
 {
-	__u32 slot = steer_service_slot[service] + (ctx->protocol == IPPROTO_UDP ? 2 : 0);
+	__u32 family = STEER_CTX(ctx, family);
+	__u32 slot = steer_service_slot[service] + (STEER_CTX(ctx, protocol) == IPPROTO_UDP ? 2 : 0);
 	struct bpf_sock *sk;
 	long err;
 
 	steer_count(rule);
-	if (ctx->family == AF_INET6)
+	if (family == AF_INET6)
 		slot += 1;
 	sk = bpf_map_lookup_elem(&steer_sockets, &slot);
 	/* An IPv4 lookup may go to a dual-stack IPv6 socket when no IPv4 one is registered. */
-	if (!sk && ctx->family == AF_INET) {
+	if (!sk && family == AF_INET) {
 		slot += 1;
 		sk = bpf_map_lookup_elem(&steer_sockets, &slot);
 	}
@@ -98,14 +114,16 @@ char _license[] SEC("license") = "GPL";
 
 static __always_inline int steer_decide(struct bpf_sk_lookup *ctx)
 {
+	__u32 family = STEER_CTX(ctx, family), protocol = STEER_CTX(ctx, protocol);
 	__u32 dport = ctx->local_port;
+	__u32 iif = STEER_CTX(ctx, ingress_ifindex);
 	__u32 sport = bpf_ntohs(ctx->remote_port);
 
-	if (ctx->family == AF_INET) {
+	if (family == AF_INET) {
 		__u32 dst = bpf_ntohl(ctx->local_ip4);
 		__u32 src = bpf_ntohl(ctx->remote_ip4);
 
-		if (ctx->protocol == IPPROTO_TCP) {
+		if (protocol == IPPROTO_TCP) {
 			/* matchers.steer:6: match tcp dst 10.0.0.1 -> service a */
 			if (dst == 0x0a000001)
 				return steer_service(ctx, 0, 0, SK_DROP);
@@ -116,11 +134,11 @@ static __always_inline int steer_decide(struct bpf_sk_lookup *ctx)
 				return steer_service(ctx, 1, 0, SK_PASS);
 			/* matchers.steer:12: match tcp iif { eth0, eth1 } port 22 -> drop */
 			if (dport == 22 &&
-			    (ctx->ingress_ifindex == steer_ifindex[0] || ctx->ingress_ifindex == steer_ifindex[1]))
+			    (iif == steer_ifindex[0] || iif == steer_ifindex[1]))
 				return steer_verdict(6, SK_DROP);
 		}
 
-		if (ctx->protocol == IPPROTO_UDP) {
+		if (protocol == IPPROTO_UDP) {
 			/* matchers.steer:8: match udp dst { 10.2.0.0/24, 10.3.0.0/24 } sport { 53, 5353 } -> service b */
 			if (((dst & 0xffffff00) == 0x0a020000 || (dst & 0xffffff00) == 0x0a030000) &&
 			    (sport == 53 || sport == 5353))
@@ -128,14 +146,14 @@ static __always_inline int steer_decide(struct bpf_sk_lookup *ctx)
 		}
 	}
 
-	if (ctx->family == AF_INET6) {
+	if (family == AF_INET6) {
 		__u32 dst0 = bpf_ntohl(ctx->local_ip6[0]);
 		__u32 dst1 = bpf_ntohl(ctx->local_ip6[1]);
 		__u32 dst2 = bpf_ntohl(ctx->local_ip6[2]);
 		__u32 dst3 = bpf_ntohl(ctx->local_ip6[3]);
 		__u32 src0 = bpf_ntohl(ctx->remote_ip6[0]);
 
-		if (ctx->protocol == IPPROTO_TCP) {
+		if (protocol == IPPROTO_TCP) {
 			/* matchers.steer:9: match tcp dst 2001:db8:1:2:3::/80 src fd00::/8 port { 80, 443, 8000-8099 } -> drop */
 			if ((dst0 == 0x20010db8 && dst1 == 0x00010002 && (dst2 & 0xffff0000) == 0x00030000) &&
 			    (src0 & 0xff000000) == 0xfd000000 &&
@@ -149,14 +167,14 @@ static __always_inline int steer_decide(struct bpf_sk_lookup *ctx)
 				return steer_verdict(5, SK_PASS);
 			/* matchers.steer:12: match tcp iif { eth0, eth1 } port 22 -> drop */
 			if (dport == 22 &&
-			    (ctx->ingress_ifindex == steer_ifindex[0] || ctx->ingress_ifindex == steer_ifindex[1]))
+			    (iif == steer_ifindex[0] || iif == steer_ifindex[1]))
 				return steer_verdict(6, SK_DROP);
 			/* matchers.steer:14: match { tcp, udp } dst fd00::1 -> drop */
 			if ((dst0 == 0xfd000000 && dst1 == 0x00000000 && dst2 == 0x00000000 && dst3 == 0x00000001))
 				return steer_verdict(8, SK_DROP);
 		}
 
-		if (ctx->protocol == IPPROTO_UDP) {
+		if (protocol == IPPROTO_UDP) {
 			/* matchers.steer:11: match { tcp, udp } dst 2001:db8:ffff::1 -> pass */
 			if ((dst0 == 0x20010db8 && dst1 == 0xffff0000 && dst2 == 0x00000000 && dst3 == 0x00000001))
 				return steer_verdict(5, SK_PASS);

@@ -44,6 +44,21 @@ struct {
 const volatile __u32 steer_service_slot[STEER_NSERVICES + 1];
 const volatile __u32 steer_ifindex[STEER_NIFACES + 1];
 
+/*
+ * A 32-bit context field, loaded straight from the context pointer. Plain
+ * ctx->field reads in many inlined places let clang keep &ctx->field in a
+ * register and load through it, which the verifier refuses ("dereference of
+ * modified ctx ptr"); an asm load cannot be rewritten that way.
+ */
+#define STEER_CTX(ctx, field)                                                                   \
+	({                                                                                      \
+		__u32 __v;                                                                      \
+		asm volatile("%0 = *(u32 *)(%1 + %2)"                                           \
+			     : "=r"(__v)                                                        \
+			     : "r"(ctx), "i"(__builtin_offsetof(struct bpf_sk_lookup, field))); \
+		__v;                                                                            \
+	})
+
 static __always_inline void steer_count(__u32 rule)
 {
 	__u64 *n = bpf_map_lookup_elem(&steer_hits, &rule);
@@ -65,16 +80,17 @@ static __always_inline int steer_verdict(__u32 rule, int verdict)
  */
 static __always_inline int steer_service(struct bpf_sk_lookup *ctx, __u32 rule, __u32 service, int fallback)
 {
-	__u32 slot = steer_service_slot[service] + (ctx->protocol == IPPROTO_UDP ? 2 : 0);
+	__u32 family = STEER_CTX(ctx, family);
+	__u32 slot = steer_service_slot[service] + (STEER_CTX(ctx, protocol) == IPPROTO_UDP ? 2 : 0);
 	struct bpf_sock *sk;
 	long err;
 
 	steer_count(rule);
-	if (ctx->family == AF_INET6)
+	if (family == AF_INET6)
 		slot += 1;
 	sk = bpf_map_lookup_elem(&steer_sockets, &slot);
 	/* An IPv4 lookup may go to a dual-stack IPv6 socket when no IPv4 one is registered. */
-	if (!sk && ctx->family == AF_INET) {
+	if (!sk && family == AF_INET) {
 		slot += 1;
 		sk = bpf_map_lookup_elem(&steer_sockets, &slot);
 	}
@@ -98,13 +114,14 @@ char _license[] SEC("license") = "GPL";
 
 static __always_inline int steer_decide(struct bpf_sk_lookup *ctx)
 {
+	__u32 family = STEER_CTX(ctx, family), protocol = STEER_CTX(ctx, protocol);
 	__u32 dport = ctx->local_port;
 
-	if (ctx->family == AF_INET) {
+	if (family == AF_INET) {
 		__u32 dst = bpf_ntohl(ctx->local_ip4);
 		__u32 src = bpf_ntohl(ctx->remote_ip4);
 
-		if (ctx->protocol == IPPROTO_TCP) {
+		if (protocol == IPPROTO_TCP) {
 			/* seed.steer:11: match tcp src 127.66.0.0/16 port $web_ports -> drop */
 			if ((src & 0xffff0000) == 0x7f420000 &&
 			    (dport == 80 || dport == 443))
@@ -127,7 +144,7 @@ static __always_inline int steer_decide(struct bpf_sk_lookup *ctx)
 				return steer_verdict(5, SK_DROP);
 		}
 
-		if (ctx->protocol == IPPROTO_UDP) {
+		if (protocol == IPPROTO_UDP) {
 			/* seed.steer:15: match udp dst $dns_nets port 53 -> service dns */
 			if ((dst & 0xffffff00) == 0x7f350000 &&
 			    dport == 53)
@@ -135,11 +152,11 @@ static __always_inline int steer_decide(struct bpf_sk_lookup *ctx)
 		}
 	}
 
-	if (ctx->family == AF_INET6) {
+	if (family == AF_INET6) {
 		__u32 dst0 = bpf_ntohl(ctx->local_ip6[0]);
 		__u32 dst1 = bpf_ntohl(ctx->local_ip6[1]);
 
-		if (ctx->protocol == IPPROTO_TCP) {
+		if (protocol == IPPROTO_TCP) {
 			/* seed.steer:13: match tcp dst $site_b port $web_ports -> service web_b */
 			if ((dst0 == 0xfd000041 && (dst1 & 0xffff0000) == 0x00000000) &&
 			    (dport == 80 || dport == 443))
@@ -150,7 +167,7 @@ static __always_inline int steer_decide(struct bpf_sk_lookup *ctx)
 				return steer_verdict(5, SK_DROP);
 		}
 
-		if (ctx->protocol == IPPROTO_UDP) {
+		if (protocol == IPPROTO_UDP) {
 			/* seed.steer:15: match udp dst $dns_nets port 53 -> service dns */
 			if ((dst0 == 0xfd000053 && dst1 == 0x00000000) &&
 			    dport == 53)

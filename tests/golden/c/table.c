@@ -44,6 +44,21 @@ struct {
 const volatile __u32 steer_service_slot[STEER_NSERVICES + 1];
 const volatile __u32 steer_ifindex[STEER_NIFACES + 1];
 
+/*
+ * A 32-bit context field, loaded straight from the context pointer. Plain
+ * ctx->field reads in many inlined places let clang keep &ctx->field in a
+ * register and load through it, which the verifier refuses ("dereference of
+ * modified ctx ptr"); an asm load cannot be rewritten that way.
+ */
+#define STEER_CTX(ctx, field)                                                                   \
+	({                                                                                      \
+		__u32 __v;                                                                      \
+		asm volatile("%0 = *(u32 *)(%1 + %2)"                                           \
+			     : "=r"(__v)                                                        \
+			     : "r"(ctx), "i"(__builtin_offsetof(struct bpf_sk_lookup, field))); \
+		__v;                                                                            \
+	})
+
 static __always_inline void steer_count(__u32 rule)
 {
 	__u64 *n = bpf_map_lookup_elem(&steer_hits, &rule);
@@ -65,16 +80,17 @@ static __always_inline int steer_verdict(__u32 rule, int verdict)
  */
 static __always_inline int steer_service(struct bpf_sk_lookup *ctx, __u32 rule, __u32 service, int fallback)
 {
-	__u32 slot = steer_service_slot[service] + (ctx->protocol == IPPROTO_UDP ? 2 : 0);
+	__u32 family = STEER_CTX(ctx, family);
+	__u32 slot = steer_service_slot[service] + (STEER_CTX(ctx, protocol) == IPPROTO_UDP ? 2 : 0);
 	struct bpf_sock *sk;
 	long err;
 
 	steer_count(rule);
-	if (ctx->family == AF_INET6)
+	if (family == AF_INET6)
 		slot += 1;
 	sk = bpf_map_lookup_elem(&steer_sockets, &slot);
 	/* An IPv4 lookup may go to a dual-stack IPv6 socket when no IPv4 one is registered. */
-	if (!sk && ctx->family == AF_INET) {
+	if (!sk && family == AF_INET) {
 		slot += 1;
 		sk = bpf_map_lookup_elem(&steer_sockets, &slot);
 	}
@@ -209,12 +225,14 @@ static __always_inline int steer_act(struct bpf_sk_lookup *ctx, __u32 rule, __u3
 
 static __always_inline int steer_decide(struct bpf_sk_lookup *ctx)
 {
+	__u32 family = STEER_CTX(ctx, family), protocol = STEER_CTX(ctx, protocol);
 	__u32 dport = ctx->local_port;
 	__u32 sport = bpf_ntohs(ctx->remote_port);
+	__u32 iif = STEER_CTX(ctx, ingress_ifindex);
 	__u32 pc = steer_at(STEER_DPORT_CLASS + (dport & 0xffff));
 	__u32 best = STEER_NRULES, r, d = 0, s = 0;
 
-	if (ctx->family == AF_INET) {
+	if (family == AF_INET) {
 		__u32 dst = bpf_ntohl(ctx->local_ip4);
 		__u32 src = bpf_ntohl(ctx->remote_ip4);
 		/* dst -> class: the longest dst prefix of the policy containing it */
@@ -227,7 +245,7 @@ static __always_inline int steer_decide(struct bpf_sk_lookup *ctx)
 		s = steer_step(s, (src >> 8) & 0xff);
 		s &= ~STEER_LEAF;
 
-		if (ctx->protocol == IPPROTO_TCP) {
+		if (protocol == IPPROTO_TCP) {
 			r = steer_at(131584u + d * STEER_PORT_CLASSES + pc); /* part D */
 			if (r < best)
 				best = r;
@@ -240,11 +258,11 @@ static __always_inline int steer_decide(struct bpf_sk_lookup *ctx)
 				best = 4;
 			/* table.steer:14: match tcp iif eth0 port 22 -> drop */
 			if (best > 6 && dport == 22 &&
-			    ctx->ingress_ifindex == steer_ifindex[0])
+			    iif == steer_ifindex[0])
 				best = 6;
 		}
 
-		if (ctx->protocol == IPPROTO_UDP) {
+		if (protocol == IPPROTO_UDP) {
 			r = steer_at(131840u + d * STEER_PORT_CLASSES + pc); /* part D */
 			if (r < best)
 				best = r;
@@ -254,7 +272,7 @@ static __always_inline int steer_decide(struct bpf_sk_lookup *ctx)
 		}
 	}
 
-	if (ctx->family == AF_INET6) {
+	if (family == AF_INET6) {
 		__u32 dst0 = bpf_ntohl(ctx->local_ip6[0]);
 		__u32 dst1 = bpf_ntohl(ctx->local_ip6[1]);
 		__u32 dst2 = bpf_ntohl(ctx->local_ip6[2]);
@@ -273,17 +291,17 @@ static __always_inline int steer_decide(struct bpf_sk_lookup *ctx)
 		d = steer_step(d, (dst1 >> 0) & 0xff);
 		d &= ~STEER_LEAF;
 
-		if (ctx->protocol == IPPROTO_TCP) {
+		if (protocol == IPPROTO_TCP) {
 			r = steer_at(263424u + d * STEER_PORT_CLASSES + pc); /* part D */
 			if (r < best)
 				best = r;
 			/* table.steer:14: match tcp iif eth0 port 22 -> drop */
 			if (best > 6 && dport == 22 &&
-			    ctx->ingress_ifindex == steer_ifindex[0])
+			    iif == steer_ifindex[0])
 				best = 6;
 		}
 
-		if (ctx->protocol == IPPROTO_UDP) {
+		if (protocol == IPPROTO_UDP) {
 			r = steer_at(263680u + d * STEER_PORT_CLASSES + pc); /* part D */
 			if (r < best)
 				best = r;
