@@ -167,13 +167,43 @@ uint64_t testrun_hits(struct testrun *tr, uint32_t rule)
 	return sum;
 }
 
+/* Every rule's counter, summed over CPUs: batched, a syscall per 64k rules rather than per rule. */
 static void _snapshot(struct testrun *tr, uint64_t *out)
 {
-	for (uint32_t i = 0; i <= tr->p->nrules; i++)
+	enum { BATCH = 65536 };
+	uint32_t n = tr->p->nrules + 1, done = 0, next = 0;
+	_cleanup_free_ uint32_t *keys = malloc(BATCH * sizeof(uint32_t));
+	_cleanup_free_ uint64_t *vals = malloc((size_t)BATCH * (size_t)tr->ncpus * sizeof(uint64_t));
+
+	if (keys && vals) {
+		LIBBPF_OPTS(bpf_map_batch_opts, bo);
+		bool first = true;
+		while (done < n) {
+			uint32_t count = n - done < BATCH ? n - done : BATCH, in = next;
+			int r = bpf_map_lookup_batch(tr->hits_fd, first ? NULL : &in, &next, keys, vals, &count, &bo);
+			if ((r < 0 && errno != ENOENT) || count == 0)
+				break;
+			for (uint32_t k = 0; k < count; k++) {
+				uint64_t sum = 0;
+				for (int c = 0; c < tr->ncpus; c++)
+					sum += vals[(size_t)k * tr->ncpus + c];
+				if (keys[k] < n)
+					out[keys[k]] = sum;
+			}
+			done += count;
+			first = false;
+			if (r < 0)
+				break;
+		}
+		if (done >= n)
+			return;
+	}
+	for (uint32_t i = 0; i < n; i++)
 		out[i] = testrun_hits(tr, i);
 }
 
-int testrun_verdict(struct testrun *tr, const struct tuple *t, bool want_rule, struct verdict *out)
+/* One run of the program on T: the verdict without the rule. */
+static int _run(struct testrun *tr, const struct tuple *t, struct verdict *out)
 {
 	struct bpf_sk_lookup ctx = { 0 };
 	LIBBPF_OPTS(bpf_test_run_opts, opts, .ctx_in = &ctx, .ctx_size_in = sizeof(ctx), .ctx_out = &ctx,
@@ -190,8 +220,6 @@ int testrun_verdict(struct testrun *tr, const struct tuple *t, bool want_rule, s
 	}
 	ctx.remote_port = htons(t->sport);
 	ctx.local_port = t->dport;
-	if (want_rule)
-		_snapshot(tr, tr->before);
 	if (bpf_prog_test_run_opts(tr->prog_fd, &opts) < 0)
 		return -errno;
 
@@ -210,13 +238,38 @@ int testrun_verdict(struct testrun *tr, const struct tuple *t, bool want_rule, s
 	} else {
 		out->kind = ACT_PASS;
 	}
-	if (want_rule) {
-		_snapshot(tr, tr->after);
-		for (uint32_t i = 0; i < tr->p->nrules; i++)
-			if (tr->after[i] != tr->before[i])
-				out->rule = i;
-	}
 	return 0;
+}
+
+int testrun_verdict(struct testrun *tr, const struct tuple *t, bool want_rule, struct verdict *out)
+{
+	int r;
+
+	if (want_rule)
+		_snapshot(tr, tr->before);
+	if ((r = _run(tr, t, out)) < 0 || !want_rule)
+		return r;
+	_snapshot(tr, tr->after);
+	for (uint32_t i = 0; i < tr->p->nrules; i++)
+		if (tr->after[i] != tr->before[i])
+			out->rule = i;
+	return 0;
+}
+
+int testrun_verdict_hint(struct testrun *tr, const struct tuple *t, int64_t hint, struct verdict *out)
+{
+	uint32_t c = hint == RULE_NONE ? tr->p->nrules : (uint32_t)hint;
+	uint64_t before = testrun_hits(tr, c);
+	int r = _run(tr, t, out);
+
+	if (r < 0)
+		return r;
+	if (testrun_hits(tr, c) == before + 1) {
+		out->rule = hint;
+		return 0;
+	}
+	/* Not the rule expected: find which, the slow way (the program is deterministic). */
+	return testrun_verdict(tr, t, true, out);
 }
 
 void testrun_close(struct testrun *tr)

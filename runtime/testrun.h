@@ -59,6 +59,12 @@ int testrun_open(const struct ir_policy *p, const struct testrun_opts *o, struct
  * the counters (a read of every rule's); otherwise out->rule is RULE_NONE.
  */
 int testrun_verdict(struct testrun *tr, const struct tuple *t, bool want_rule, struct verdict *out);
+/*
+ * The same with the deciding rule, when it is most likely HINT (e.g. the
+ * reference evaluator's answer): two counter reads when it is, a full scan
+ * when it is not. For large policies, where a full scan per run is slow.
+ */
+int testrun_verdict_hint(struct testrun *tr, const struct tuple *t, int64_t hint, struct verdict *out);
 /* Reloads the program with interface IIF (or none) as the one test runs arrive on. */
 int testrun_bind_iif(struct testrun *tr, const char *iif, char **err);
 /* Times rule RULE (or the no-match counter, at nrules) has decided so far. */

@@ -298,7 +298,7 @@ static int64_t _run(const char *text, const char *iif, const struct opts *o, str
 		else
 			ts[i].iif = iifx;
 		struct verdict want = eval_tuple(&fe->ir, &ts[i], NULL), got;
-		if ((r = testrun_verdict(&tr, &ts[i], true, &got)) < 0) {
+		if ((r = testrun_verdict_hint(&tr, &ts[i], want.rule, &got)) < 0) {
 			if (asprintf(why, "BPF_PROG_TEST_RUN failed: %s", strerror(-r)) < 0)
 				abort();
 			bad = -3;
