@@ -48,7 +48,7 @@ serve() {
 	printf '  %-8s %s %-18s pid %d\n' "$3" "$1" "$2" "${pids[-1]}"
 }
 serve tcp 127.0.0.1:8001 web_a
-serve tcp '[::]:8002' web_b --v6only 0
+serve tcp '[::]:8002' web_b --v6only 0 --fd 9
 web_b_pid=${pids[-1]}
 serve udp 127.0.0.1:5353 dns
 serve udp '[::1]:5353' dns --v6only 1
@@ -56,7 +56,7 @@ serve udp '[::1]:5353' dns --v6only 1
 step "apply, then hand each service its socket"
 show "$steer" apply "$policy"
 show "$steer" register web_a --auto
-show "$steer" register web_b --pid "$web_b_pid" --fd 3
+show "$steer" register web_b --pid "$web_b_pid" --fd 9
 show "$steer" register dns --auto
 
 step "connections: each line is what the client got back"

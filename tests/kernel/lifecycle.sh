@@ -14,12 +14,12 @@ match udp dst 127.90.0.0/24 port 53 -> service dns
 match tcp dst 127.91.0.0/24 port 80 -> service web or pass
 P
 )
-serve tcp 127.0.0.1:8201 web || exit 1
+serve tcp 127.0.0.1:8201 web --fd 9 || exit 1
 web_pid=$last_pid
 serve tcp 127.91.0.1:80 plain91 || exit 1
-serve udp 127.0.0.1:8253 dns || exit 1
+serve udp 127.0.0.1:8253 dns --fd 9 || exit 1
 dns_pid=$last_pid
-serve tcp 127.0.0.1:8299 other || exit 1
+serve tcp 127.0.0.1:8299 other --fd 9 || exit 1
 other_pid=$last_pid
 
 expect_status 1 "register before any apply" st register web --auto
@@ -27,9 +27,9 @@ expect_status 0 "apply" st apply "$p"
 expect_status 1 "register an unknown service" st register nosuch --auto
 grep -q "nosuch" "$tmp/err" && ok "  ...names it" || fail "  ...message: $(cat "$tmp/err")"
 expect_status 1 "register a service without an address --auto" st register quiet --auto
-expect_status 1 "register a TCP socket to a UDP-only service" st register dns --pid "$other_pid" --fd 3
+expect_status 1 "register a TCP socket to a UDP-only service" st register dns --pid "$other_pid" --fd 9
 grep -q "no rule steers tcp" "$tmp/err" && ok "  ...says why" || fail "  ...message: $(cat "$tmp/err")"
-expect_status 1 "register a UDP socket to a TCP-only service" st register web --pid "$dns_pid" --fd 3
+expect_status 1 "register a UDP socket to a TCP-only service" st register web --pid "$dns_pid" --fd 9
 expect_status 1 "register a descriptor that is not a socket" st register web --fd 0
 # A TCP socket that does not listen: a fresh one from a helper process.
 python3 -c 'import socket,time,os; s=socket.socket(); s.bind(("127.0.0.1",8298)); print(s.fileno(), flush=True); time.sleep(30)' >"$tmp/py" &
@@ -39,7 +39,7 @@ for _ in $(seq 50); do [[ -s $tmp/py ]] && break; sleep 0.05; done
 expect_status 1 "register a TCP socket that does not listen" st register web --pid "$py" --fd "$(cat "$tmp/py")"
 grep -q "not listening" "$tmp/err" && ok "  ...says why" || fail "  ...message: $(cat "$tmp/err")"
 
-expect_status 0 "register web --pid --fd" st register web --pid "$web_pid" --fd 3
+expect_status 0 "register web --pid --fd" st register web --pid "$web_pid" --fd 9
 expect_status 0 "register dns --auto" st register dns --auto
 expect_conn web tcp 127.90.0.5:80
 expect_conn "dns from 127.90.0.5:53" udp 127.90.0.5:53

@@ -7,7 +7,7 @@
 source "$(dirname "$0")/lib.sh" "$@"
 
 serve tcp 127.0.0.1:8001 web_a || exit 1
-serve tcp '[::]:8002' web_b --v6only 0 || exit 1
+serve tcp '[::]:8002' web_b --v6only 0 --fd 9 || exit 1
 web_b_pid=$last_pid
 serve udp 127.0.0.1:5353 dns || exit 1
 serve udp '[::1]:5353' dns --v6only 1 || exit 1
@@ -19,7 +19,7 @@ for strategy in tree table; do
 	[[ $got == "$strategy" ]] && ok "status says strategy $strategy" || fail "status says strategy '$got'"
 	if [[ $strategy == tree ]]; then
 		expect_status 0 "register web_a --auto" st register web_a --auto
-		expect_status 0 "register web_b --pid --fd" st register web_b --pid "$web_b_pid" --fd 3
+		expect_status 0 "register web_b --pid --fd" st register web_b --pid "$web_b_pid" --fd 9
 		expect_status 0 "register dns --auto (IPv4 and IPv6)" st register dns --auto
 	fi
 	for a in 1 77 254; do expect_conn web_a tcp "127.40.0.$a:80"; done
