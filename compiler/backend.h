@@ -54,7 +54,7 @@ int64_t backend_rule_at(const struct backend_program *bp, uint32_t line);
 void backend_program_free(struct backend_program *bp);
 
 /* Auto picks tree up to this many rules, table above. */
-#define BACKEND_TREE_MAX_RULES 16
+#define BACKEND_TREE_MAX_RULES 64
 
 /* The template texts, embedded at build time. */
 extern const char steer_bpf_template[];
