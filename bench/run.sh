@@ -3,13 +3,18 @@
 #   1. steer check: wall time and peak RSS at 10k, 100k, 1M rules;
 #   2. lookup: ns per sk_lookup run (BPF_PROG_TEST_RUN) for the floors (empty,
 #      minimal), steer and a tubular-style baseline, per size and prefix mix;
-#   3. compile and apply: wall time and peak RSS per size.
+#   3. connection rate: TCP connections and UDP datagrams per second through
+#      loopback with no program, the minimal one and steer at 100k rules;
+#   4. compile and apply: wall time and peak RSS per size.
 # Everything that touches the kernel runs in a private network and mount
 # namespace. Needs root.
 #
 #   BENCH_SIZES="1 64 1000 10000 100000 1000000"   sizes (rules)
-#   BENCH_QUICK=1                                    sizes 1 64 1000, 2 runs
+#   BENCH_QUICK=1                                    sizes 1 64 1000, 2 runs;
+#                                                    connection rate at 1000 rules, short
 #   BENCH_BUILD=DIR                                  build directory (build)
+#   BENCH_ONLY="lookup connrate build"               the sections to run (default all);
+#                                                    the others' TSV files are kept
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,10 +28,14 @@ fi
 build=${BENCH_BUILD:-build}
 sizes=${BENCH_SIZES:-1 64 1000 10000 100000 1000000}
 runs=5
+conn_rules=100000 conn_rounds=30 conn_seconds=0.5
 if [[ ${BENCH_QUICK:-} == 1 ]]; then
 	sizes="1 64 1000"
 	runs=2
+	conn_rules=1000 conn_rounds=3 conn_seconds=0.25
 fi
+only=" ${BENCH_ONLY:-lookup connrate build} "
+want() { [[ $only == *" $1 "* ]]; }
 out=docs/benchmarks.md
 data=docs/bench
 mkdir -p "$data"
@@ -45,29 +54,68 @@ policy() { # MIX N -> path
 	echo "$f"
 }
 
-echo "==> lookup"
-: >"$data/lookup.tsv"
-for mix in anycast random; do
-	for n in $sizes; do
-		p=$(policy "$mix" "$n")
-		echo "  $mix $n"
-		"$build/lookup" "$p" "$build/bench/floor.bpf.o" "$build/bench/tubular.bpf.o" --runs "$runs" 2>"$tmp/lookup.err" |
-			sed "s/^/$mix\t$n\t/" >>"$data/lookup.tsv" || { cat "$tmp/lookup.err" >&2; }
+if want lookup; then
+	echo "==> lookup"
+	: >"$data/lookup.tsv"
+	for mix in anycast random; do
+		for n in $sizes; do
+			p=$(policy "$mix" "$n")
+			echo "  $mix $n"
+			"$build/lookup" "$p" "$build/bench/floor.bpf.o" "$build/bench/tubular.bpf.o" --runs "$runs" 2>"$tmp/lookup.err" |
+				sed "s/^/$mix\t$n\t/" >>"$data/lookup.tsv" || { cat "$tmp/lookup.err" >&2; }
+		done
 	done
-done
+fi
 
-echo "==> check, compile, apply"
-: >"$data/build.tsv"
-for n in $sizes; do
-	[[ $n -ge 1000 ]] || continue
-	p=$(policy anycast "$n")
-	c=$(measure "$build/steer" check "$p")
-	o=$(measure "$build/steer" compile "$p" -o "$tmp/p.o")
-	a=$(measure "$build/steer" apply --bpffs "$tmp/bpffs" "$p")
-	"$build/steer" detach --bpffs "$tmp/bpffs" >/dev/null
-	printf '%s\t%s\t%s\t%s\n' "$n" "$c" "$o" "$a" | tr ' ' '\t' >>"$data/build.tsv"
-	echo "  $n: check $c, compile $o, apply $a"
-done
+if want connrate; then
+	# connrate opens the servers (tcp 127.0.0.1:8401, udp 127.0.0.1:8453), runs
+	# the setup (apply, then register both sockets by their declared
+	# addresses), takes steer's program and attaches none, minimal and steer
+	# in turn. The first rules steer the servers' own addresses (the
+	# destination of every mode) and the probe's (127.97.0.0/24) to them.
+	echo "==> connection rate ($conn_rules rules, $conn_rounds rounds of ${conn_seconds} s per mode and protocol)"
+	p=$tmp/connrate.steer
+	{
+		echo "service web = tcp 127.0.0.1:8401"
+		echo "service dns = udp 127.0.0.1:8453"
+		echo "match tcp dst 127.0.0.1 port 8401 -> service web"
+		echo "match udp dst 127.0.0.1 port 8453 -> service dns"
+		echo "match tcp dst 127.97.0.0/24 port 80 -> service web"
+		echo "match udp dst 127.97.0.0/24 port 53 -> service dns"
+		cat "$(policy anycast "$conn_rules")"
+	} >"$p"
+	st="$build/steer"
+	b="--bpffs $tmp/bpffs"
+	setup="$st apply $b $p && $st register web --auto $b && $st register dns --auto $b"
+	setup="($setup) >$tmp/apply.log 2>&1"
+	if "$build/connrate" --floor "$build/bench/floor.bpf.o" --steer-state "$tmp/bpffs" --setup "$setup" \
+		--rounds "$conn_rounds" --seconds "$conn_seconds" >"$tmp/connrate.tsv" 2>"$tmp/connrate.err"; then
+		{
+			printf '#rules\t%s\n' "$(grep -c '^match' "$p")"
+			cat "$tmp/connrate.tsv"
+		} >"$data/connrate.tsv"
+		grep -v '^round' "$tmp/connrate.err" | sed 's/^/  /'
+	else
+		cat "$tmp/connrate.err" "$tmp/apply.log" >&2
+		echo "bench: connrate failed; $data/connrate.tsv left as it was" >&2
+	fi
+	"$st" detach $b >/dev/null 2>&1 || true
+fi
+
+if want build; then
+	echo "==> check, compile, apply"
+	: >"$data/build.tsv"
+	for n in $sizes; do
+		[[ $n -ge 1000 ]] || continue
+		p=$(policy anycast "$n")
+		c=$(measure "$build/steer" check "$p")
+		o=$(measure "$build/steer" compile "$p" -o "$tmp/p.o")
+		a=$(measure "$build/steer" apply --bpffs "$tmp/bpffs" "$p")
+		"$build/steer" detach --bpffs "$tmp/bpffs" >/dev/null
+		printf '%s\t%s\t%s\t%s\n' "$n" "$c" "$o" "$a" | tr ' ' '\t' >>"$data/build.tsv"
+		echo "  $n: check $c, compile $o, apply $a"
+	done
+fi
 
 bash bench/report.sh "$data" >"$out"
 echo "wrote $out"

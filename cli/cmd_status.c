@@ -75,7 +75,7 @@ static void _print_human(json_object *doc)
 			if (json_object_object_get_ex(so, "processes", &procs))
 				for (size_t p = 0; p < json_object_array_length(procs); p++) {
 					json_object *pr = json_object_array_get_idx(procs, p);
-					printf("%s pid %s (%s) %s", p ? "," : "", _str(pr, "pid"), _str(pr, "comm"),
+					printf("%s pid %s (%s) cgroup %s", p ? "," : "", _str(pr, "pid"), _str(pr, "comm"),
 					       _str(pr, "cgroup"));
 				}
 			putchar('\n');
