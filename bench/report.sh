@@ -84,6 +84,12 @@ fi
 if [[ -f $data/connrate.tsv ]]; then
 rules=$(awk -F'\t' '$1 == "#rules" { print $2 }' "$data/connrate.tsv")
 rounds=$(awk -F'\t' '$1 == "#round" && $2 > n { n = $2 } END { print n + 0 }' "$data/connrate.tsv")
+# connrate.tsv read into med/lo/hi[proto, mode] (rates) and ns[proto, mode] (ns per run in place).
+connrate_fields='
+	$1 == "#inplace" { ns[$2, $3] = $4; next }
+	/^#/ { next }
+	{ med[$1, $2] = $3; lo[$1, $2] = $4; hi[$1, $2] = $5 }
+'
 cat <<TXT
 
 ## Connection rate
@@ -133,8 +139,7 @@ awk -F'\t' '
 		return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
 	}
 	$1 == "#round" { r[$3, $4, $2] = $5; if ($2 > nr) nr = $2; next }
-	/^#/ { next }
-	{ med[$1, $2] = $3; lo[$1, $2] = $4; hi[$1, $2] = $5 }
+'"$connrate_fields"'
 	END {
 		for (p = 1; p <= 2; p++) {
 			proto = p == 1 ? "tcp" : "udp"
@@ -173,10 +178,7 @@ datagram; for TCP an assignment skips the listener lookup.
 | | T without a program | minimal: ns per run | steer: ns per run | steer − minimal | (steer − minimal) / T |
 | --- | ---: | ---: | ---: | ---: | ---: |
 TXT
-awk -F'\t' '
-	$1 == "#inplace" { ns[$2, $3] = $4; next }
-	/^#/ { next }
-	{ med[$1, $2] = $3 }
+awk -F'\t' "$connrate_fields"'
 	END {
 		for (p = 1; p <= 2; p++) {
 			proto = p == 1 ? "tcp" : "udp"
@@ -188,26 +190,6 @@ awk -F'\t' '
 		}
 	}' "$data/connrate.tsv"
 fi
-echo
-echo "Target (issue 4): steer at 100k rules at least 97 % of the no-program rate, as the ratio of the medians."
-echo
-awk -F'\t' -v rules="$rules" '
-	$1 == "#inplace" { ns[$2, $3] = $4; next }
-	/^#/ { next }
-	{ med[$1, $2] = $3 }
-	END {
-		for (p = 1; p <= 2; p++) {
-			proto = p == 1 ? "tcp" : "udp"
-			if (!((proto, "none") in med)) continue
-			x = 100 * med[proto, "steer"] / med[proto, "none"]
-			f = 100 * med[proto, "minimal"] / med[proto, "none"]
-			line = sprintf("- %s at %d rules: %.1f %%, %s by %.1f points (the minimal program: %.1f %%", proto, rules, x,
-				x >= 97 ? "met" : "missed", x >= 97 ? x - 97 : 97 - x, f)
-			if ((proto, "steer") in ns)
-				line = line sprintf("; steer'"'"'s evaluation beyond it: %.1f %% of T", 100 * (ns[proto, "steer"] - ns[proto, "minimal"]) * med[proto, "none"] / 1e9)
-			print line ")."
-		}
-	}' "$data/connrate.tsv"
 fi
 
 if [[ -f $data/build.tsv ]]; then
@@ -276,10 +258,7 @@ awk -F'\t' '
 	}' "$data/lookup.tsv"
 fi
 if [[ -f $data/connrate.tsv ]]; then
-awk -F'\t' '
-	$1 == "#inplace" { ns[$2, $3] = $4; next }
-	/^#/ { next }
-	{ med[$1, $2] = $3 }
+awk -F'\t' "$connrate_fields"'
 	END {
 		for (p = 1; p <= 2; p++) {
 			proto = p == 1 ? "tcp" : "udp"

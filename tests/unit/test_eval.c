@@ -379,20 +379,7 @@ static void test_sockets_per_protocol_and_family(void **state)
 /* The SPEC §1 example, its expects and a few tuples more. */
 static void test_spec_example(void **state)
 {
-	const char *text = "define anycast = { 192.0.2.0/24, 198.51.100.0/24, 2001:db8:40::/48 }\n"
-			   "define web_ports = { 80, 443, 8000-8099 }\n"
-			   "service web\n"
-			   "service dns = udp 127.0.0.1:5353\n"
-			   "service api = tcp [::1]:9000\n"
-			   "match tcp dst 192.168.40.0/24 port 80        -> service web\n"
-			   "match tcp dst 172.16.40.0/24 port 80         -> service api\n"
-			   "match tcp dst 192.168.56.110 port 1234       -> service web\n"
-			   "match { tcp, udp } dst $anycast port 53      -> service dns\n"
-			   "match tcp src 203.0.113.0/24 port $web_ports -> drop\n"
-			   "match tcp dst $anycast port $web_ports       -> service web or pass\n"
-			   "match udp port 7                             -> pass\n"
-			   "expect tcp 198.51.100.9:41000 -> 192.168.40.7:80 : service web\n"
-			   "expect udp 192.0.2.1:5000 -> 192.0.2.53:53       : service dns\n";
+	const char *text = SPEC_EXAMPLE;
 	struct frontend fe;
 
 	assert_int_equal(fe_run_opts(&fe, text, true, true), 0);
