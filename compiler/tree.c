@@ -23,6 +23,117 @@ static bool _unconditional(const struct ir_rule *r, int fam)
 	return !m->dst[fam].n && !m->src[fam].n && !m->dport.n && !m->sport.n && !m->iif.n;
 }
 
+/*
+ * Splitting by port pays when a group has enough rules to walk and they test
+ * different ports; it copies every rule without a port test into each class,
+ * so it is refused when that would more than TREE_SPLIT_GROWTH-fold the code.
+ */
+#define TREE_SPLIT_MIN_RULES 8
+#define TREE_SPLIT_GROWTH 4
+
+static bool _ports_cover(const struct port_list *l, uint32_t port)
+{
+	if (!l->n)
+		return true;
+	for (uint32_t i = 0; i < l->n; i++)
+		if (l->v[i].lo <= port && port <= l->v[i].hi)
+			return true;
+	return false;
+}
+
+static int _cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* One class holding the whole group: the rules tested one after another. */
+static int _classes_linear(struct tree_group *grp)
+{
+	grp->classes = calloc(1, sizeof(*grp->classes));
+	grp->members = calloc(grp->nrules ? grp->nrules : 1, sizeof(uint32_t));
+	if (!grp->classes || !grp->members)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < grp->nrules; i++)
+		grp->members[i] = i;
+	grp->classes[0] = (struct tree_class){ .lo = 0, .hi = 65535, .first = 0, .n = grp->nrules };
+	grp->nclasses = 1;
+	grp->nmembers = grp->nrules;
+	return 0;
+}
+
+/*
+ * The ports where some rule's port test changes, cut into runs; each run keeps
+ * the rules (in order) that match there, up to the first that then tests
+ * nothing else; neighbouring runs with the same rules are one class.
+ */
+static int _classes_by_port(const struct ir_policy *p, struct tree_group *grp)
+{
+	uint32_t nb = 1, *starts = NULL;
+	size_t cap = 1;
+	int r = -ENOMEM;
+
+	for (uint32_t i = 0; i < grp->nrules; i++)
+		cap += 2 * p->rules[grp->rules[i]].m.dport.n;
+	if (grp->nrules < TREE_SPLIT_MIN_RULES || cap == 1)
+		return _classes_linear(grp);
+	starts = malloc(cap * sizeof(*starts));
+	if (!starts)
+		return -ENOMEM;
+	starts[0] = 0;
+	for (uint32_t i = 0; i < grp->nrules; i++) {
+		const struct port_list *l = &p->rules[grp->rules[i]].m.dport;
+		for (uint32_t k = 0; k < l->n; k++) {
+			starts[nb++] = l->v[k].lo;
+			if (l->v[k].hi < 65535)
+				starts[nb++] = l->v[k].hi + 1u;
+		}
+	}
+	qsort(starts, nb, sizeof(*starts), _cmp_u32);
+	uint32_t u = 0;
+	for (uint32_t i = 0; i < nb; i++)
+		if (!u || starts[i] != starts[u - 1])
+			starts[u++] = starts[i];
+	nb = u;
+
+	size_t limit = (size_t)TREE_SPLIT_GROWTH * grp->nrules;
+	grp->classes = calloc(nb, sizeof(*grp->classes));
+	grp->members = calloc(limit, sizeof(uint32_t));
+	if (!grp->classes || !grp->members)
+		goto out;
+	for (uint32_t c = 0; c < nb; c++) {
+		uint32_t port = starts[c], first = grp->nmembers;
+		for (uint32_t i = 0; i < grp->nrules; i++) {
+			const struct ir_match *m = &p->rules[grp->rules[i]].m;
+			if (!_ports_cover(&m->dport, port))
+				continue;
+			if (grp->nmembers == limit) { /* too much copying: not worth it */
+				free(grp->classes);
+				free(grp->members);
+				grp->classes = NULL, grp->members = NULL, grp->nclasses = grp->nmembers = 0;
+				r = _classes_linear(grp);
+				goto out;
+			}
+			grp->members[grp->nmembers++] = i;
+			if (!m->dst[grp->family].n && !m->src[grp->family].n && !m->sport.n && !m->iif.n)
+				break; /* takes the whole class */
+		}
+		uint32_t n = grp->nmembers - first, hi = c + 1 < nb ? starts[c + 1] - 1 : 65535;
+		struct tree_class *prev = grp->nclasses ? &grp->classes[grp->nclasses - 1] : NULL;
+		if (prev && prev->n == n && !memcmp(&grp->members[prev->first], &grp->members[first], n * sizeof(uint32_t))) {
+			prev->hi = (uint16_t)hi;
+			grp->nmembers = first;
+			continue;
+		}
+		grp->classes[grp->nclasses++] = (struct tree_class){ .lo = (uint16_t)port, .hi = (uint16_t)hi, .first = first, .n = n };
+	}
+	r = 0;
+out:
+	free(starts);
+	return r;
+}
+
 int tree_build(const struct ir_policy *p, struct tree *t)
 {
 	memset(t, 0, sizeof(*t));
@@ -45,6 +156,9 @@ int tree_build(const struct ir_policy *p, struct tree *t)
 				break;
 			}
 		}
+		int err = _classes_by_port(p, grp);
+		if (err < 0)
+			return err;
 	}
 	return 0;
 }
@@ -54,9 +168,14 @@ void tree_stats(const struct tree *t, struct backend_stats *st)
 	memset(st, 0, sizeof(*st));
 	st->nodes = 2 + 4; /* the family and protocol tests */
 	for (int g = 0; g < 4; g++) {
-		st->nodes += t->groups[g].nrules;
-		if (t->groups[g].nrules + 2 > st->depth)
-			st->depth = t->groups[g].nrules + 2;
+		const struct tree_group *grp = &t->groups[g];
+		uint64_t search = 0; /* port tests to find a class */
+		while ((1ull << search) < grp->nclasses)
+			search++;
+		st->nodes += grp->nmembers + (grp->nclasses - 1);
+		for (uint32_t c = 0; c < grp->nclasses; c++)
+			if (2 + search + grp->classes[c].n > st->depth)
+				st->depth = 2 + search + grp->classes[c].n;
 	}
 }
 
@@ -68,13 +187,24 @@ void tree_print(FILE *f, const struct ir_policy *p, const struct tree *t)
 		const struct tree_group *grp = &t->groups[g];
 		if (g % 2 == 0)
 			fprintf(f, "%s\n", grp->family == FAM_V4 ? "ip" : "ip6");
-		fprintf(f, "  %s: %u rule%s\n", proto_name(grp->proto), grp->nrules, grp->nrules == 1 ? "" : "s");
-		for (uint32_t i = 0; i < grp->nrules; i++) {
-			const struct ir_rule *r = &p->rules[grp->rules[i]];
-			ir_rule_where(r, where, sizeof(where));
-			fprintf(f, "    rule %u %s -> ", r->id, where);
-			ir_action_print(f, p, &r->act);
-			fprintf(f, "%s\n", (int64_t)i == grp->catch_all ? " (takes everything left)" : "");
+		fprintf(f, "  %s: %u rule%s", proto_name(grp->proto), grp->nrules, grp->nrules == 1 ? "" : "s");
+		if (grp->nclasses > 1)
+			fprintf(f, " in %u port classes (%u tests)", grp->nclasses, grp->nmembers);
+		fputc('\n', f);
+		for (uint32_t c = 0; c < grp->nclasses; c++) {
+			const struct tree_class *cl = &grp->classes[c];
+			if (grp->nclasses > 1 && cl->lo == cl->hi)
+				fprintf(f, "    port %u: %u rule%s\n", cl->lo, cl->n, cl->n == 1 ? "" : "s");
+			else if (grp->nclasses > 1)
+				fprintf(f, "    port %u-%u: %u rule%s\n", cl->lo, cl->hi, cl->n, cl->n == 1 ? "" : "s");
+			for (uint32_t k = 0; k < cl->n; k++) {
+				uint32_t i = grp->members[cl->first + k];
+				const struct ir_rule *r = &p->rules[grp->rules[i]];
+				ir_rule_where(r, where, sizeof(where));
+				fprintf(f, "%*srule %u %s -> ", grp->nclasses > 1 ? 6 : 4, "", r->id, where);
+				ir_action_print(f, p, &r->act);
+				fprintf(f, "%s\n", (int64_t)i == grp->catch_all ? " (takes everything left)" : "");
+			}
 		}
 	}
 }
@@ -135,12 +265,20 @@ static void _emit_ports(struct emitter *e, const struct port_list *l, const char
 	emit(e, "%s", l->n > 1 ? ")" : "");
 }
 
-void tree_emit_cond(struct emitter *e, const struct ir_rule *r, int fam)
+static const char _tabs[] = "\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t";
+
+/* R's condition in family FAM; without its port test when the port class implies it. */
+static void _emit_cond(struct emitter *e, const struct ir_rule *r, int fam, bool dport, int indent)
 {
 	const struct ir_match *m = &r->m;
 	bool any = false;
 
-#define AND() emit(e, "%s", any ? " &&\n\t\t\t    " : ""), any = true
+#define AND()                                                  \
+	do {                                                   \
+		if (any)                                       \
+			emit(e, " &&\n%.*s    ", indent, _tabs); \
+		any = true;                                    \
+	} while (0)
 	if (m->dst[fam].n) {
 		AND();
 		_emit_prefixes(e, &m->dst[fam], false);
@@ -149,7 +287,7 @@ void tree_emit_cond(struct emitter *e, const struct ir_rule *r, int fam)
 		AND();
 		_emit_prefixes(e, &m->src[fam], true);
 	}
-	if (m->dport.n) {
+	if (m->dport.n && dport) {
 		AND();
 		_emit_ports(e, &m->dport, "dport");
 	}
@@ -169,18 +307,52 @@ void tree_emit_cond(struct emitter *e, const struct ir_rule *r, int fam)
 		emit(e, "1");
 }
 
-static void _emit_rule(struct emitter *e, const struct ir_policy *p, const struct ir_rule *r, int fam)
+void tree_emit_cond(struct emitter *e, const struct ir_rule *r, int fam)
 {
-	emit_rule_comment(e, p, r, 3);
-	if (_unconditional(r, fam)) {
-		emit(e, "\t\t\t");
+	_emit_cond(e, r, fam, true, 3);
+}
+
+/* One rule at INDENT tabs; in a class of several (PORTS false) its port test is implied. */
+static void _emit_rule(struct emitter *e, const struct ir_policy *p, const struct ir_rule *r, int fam, bool ports,
+		       int indent)
+{
+	const struct ir_match *m = &r->m;
+
+	emit_rule_comment(e, p, r, indent);
+	if (!m->dst[fam].n && !m->src[fam].n && !(m->dport.n && ports) && !m->sport.n && !m->iif.n) {
+		emit(e, "%.*s", indent, _tabs);
 		emit_action(e, r);
 		return;
 	}
-	emit(e, "\t\t\tif (");
-	tree_emit_cond(e, r, fam);
-	emit(e, ")\n\t\t\t\t");
+	emit(e, "%.*sif (", indent, _tabs);
+	_emit_cond(e, r, fam, ports, indent);
+	emit(e, ")\n%.*s", indent + 1, _tabs);
 	emit_action(e, r);
+}
+
+/* Classes LO..HI of a group: a binary search on the port down to each class's rules. */
+static void _emit_classes(struct emitter *e, const struct ir_policy *p, const struct tree_group *grp, uint32_t lo,
+			  uint32_t hi, int indent)
+{
+	uint32_t n = 0;
+
+	for (uint32_t c = lo; c <= hi; c++)
+		n += grp->classes[c].n;
+	if (!n) /* nothing can match here: on to the end */
+		return;
+	if (lo == hi) {
+		const struct tree_class *cl = &grp->classes[lo];
+		for (uint32_t k = 0; k < cl->n; k++)
+			_emit_rule(e, p, &p->rules[grp->rules[grp->members[cl->first + k]]], grp->family,
+				   grp->nclasses == 1, indent);
+		return;
+	}
+	uint32_t mid = lo + (hi - lo + 1) / 2;
+	emit(e, "%.*sif (dport < %u) {\n", indent, _tabs, grp->classes[mid].lo);
+	_emit_classes(e, p, grp, lo, mid - 1, indent + 1);
+	emit(e, "%.*s} else {\n", indent, _tabs);
+	_emit_classes(e, p, grp, mid, hi, indent + 1);
+	emit(e, "%.*s}\n", indent, _tabs);
 }
 
 /* How many 32-bit words of dst and src a family's rules test, so only those are loaded. */
@@ -246,8 +418,8 @@ int tree_emit_c(const struct ir_policy *p, const struct tree *t, struct backend_
 			if (grp->family != fam)
 				continue;
 			emit(&e, "\n\t\tif (protocol == %s) {\n", grp->proto == PROTO_TCP ? "IPPROTO_TCP" : "IPPROTO_UDP");
-			for (uint32_t i = 0; i < grp->nrules; i++)
-				_emit_rule(&e, p, &p->rules[grp->rules[i]], fam);
+			if (grp->nclasses)
+				_emit_classes(&e, p, grp, 0, grp->nclasses - 1, 3);
 			emit(&e, "\t\t}\n");
 		}
 		emit(&e, "\t}\n");
@@ -258,7 +430,10 @@ int tree_emit_c(const struct ir_policy *p, const struct tree *t, struct backend_
 
 void tree_free(struct tree *t)
 {
-	for (int g = 0; g < 4; g++)
+	for (int g = 0; g < 4; g++) {
 		free(t->groups[g].rules);
+		free(t->groups[g].classes);
+		free(t->groups[g].members);
+	}
 	memset(t, 0, sizeof(*t));
 }

@@ -11,6 +11,17 @@
 #include "backend.h"
 #include "ir.h"
 
+/*
+ * A run of destination ports that every rule of a group treats alike, and the
+ * rules that can match there (a slice of tree_group.members, in policy order,
+ * their port tests implied). The program finds the class with a binary search
+ * on the port, then tests only its rules.
+ */
+struct tree_class {
+	uint16_t lo, hi;
+	uint32_t first, n;
+};
+
 /* The rules that apply to one family and protocol, in policy order. */
 struct tree_group {
 	uint8_t family; /* enum family */
@@ -18,6 +29,11 @@ struct tree_group {
 	uint32_t *rules;
 	uint32_t nrules;
 	int64_t catch_all; /* index in rules of the first rule with no test, or -1 */
+	/* By port: one class [0, 65535] holding every rule when splitting does not pay. */
+	struct tree_class *classes;
+	uint32_t nclasses;
+	uint32_t *members; /* indices into rules */
+	uint32_t nmembers;
 };
 
 struct tree {
