@@ -28,7 +28,7 @@ fi
 build=${BENCH_BUILD:-build}
 sizes=${BENCH_SIZES:-1 64 1000 10000 100000 1000000}
 runs=5
-conn_rules=100000 conn_rounds=30 conn_seconds=0.5
+conn_rules=100000 conn_rounds=100 conn_seconds=0.25
 if [[ ${BENCH_QUICK:-} == 1 ]]; then
 	sizes="1 64 1000"
 	runs=2
