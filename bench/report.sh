@@ -125,7 +125,9 @@ socket, \`recv\`) per second, with
 The destination is the same in every mode: the servers' own addresses,
 127.0.0.1:8401 (tcp) and 127.0.0.1:8453 (udp). Without a program the regular
 lookup finds those sockets; with one the program assigns them (the policy's
-first rules match those addresses) and the regular listener lookup is skipped.
+first rules match those addresses). For TCP the listener lookup is then
+skipped; for UDP the hook runs after the regular lookup, which has found the
+bound socket but goes on to the program unless the socket is connected.
 So **none** is the plain socket lookup, and the ratios are the whole cost of
 running a program in the connection and datagram path. One process holds the
 servers and the programs: after \`steer apply\` and \`steer register\` it takes
