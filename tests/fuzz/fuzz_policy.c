@@ -191,7 +191,7 @@ static u128 _pick_addr(const struct pfx_list *l, int fam, bool inside, uint64_t 
 	case 2:
 		return p->addr | (any & (last - p->addr));
 	case 3:
-		return p->addr - 1; /* wraps to the top of the family's space at 0 */
+		return (p->addr - 1) & max; /* wraps to the top of the family's space at 0 */
 	default:
 		return last == max ? 0 : last + 1;
 	}
