@@ -13,7 +13,7 @@
 /* libbpf's messages while loading, kept to explain a failure. */
 static FILE *_log;
 
-static int _print(enum libbpf_print_level level, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static int _print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
 	if (_log && level != LIBBPF_DEBUG)
 		vfprintf(_log, fmt, ap);
