@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cleanup.h"
 #include "emit.h"
 
 static const struct {
@@ -70,9 +71,9 @@ static int _classes_linear(struct tree_group *grp)
  */
 static int _classes_by_port(const struct ir_policy *p, struct tree_group *grp)
 {
-	uint32_t nb = 1, *starts = NULL;
+	_cleanup_free_ uint32_t *starts = NULL;
+	uint32_t nb = 1;
 	size_t cap = 1;
-	int r = -ENOMEM;
 
 	for (uint32_t i = 0; i < grp->nrules; i++)
 		cap += 2 * p->rules[grp->rules[i]].m.dport.n;
@@ -101,7 +102,7 @@ static int _classes_by_port(const struct ir_policy *p, struct tree_group *grp)
 	grp->classes = calloc(nb, sizeof(*grp->classes));
 	grp->members = calloc(limit, sizeof(uint32_t));
 	if (!grp->classes || !grp->members)
-		goto out;
+		return -ENOMEM;
 	for (uint32_t c = 0; c < nb; c++) {
 		uint32_t port = starts[c], first = grp->nmembers;
 		for (uint32_t i = 0; i < grp->nrules; i++) {
@@ -112,8 +113,7 @@ static int _classes_by_port(const struct ir_policy *p, struct tree_group *grp)
 				free(grp->classes);
 				free(grp->members);
 				grp->classes = NULL, grp->members = NULL, grp->nclasses = grp->nmembers = 0;
-				r = _classes_linear(grp);
-				goto out;
+				return _classes_linear(grp);
 			}
 			grp->members[grp->nmembers++] = i;
 			if (!m->dst[grp->family].n && !m->src[grp->family].n && !m->sport.n && !m->iif.n)
@@ -128,10 +128,7 @@ static int _classes_by_port(const struct ir_policy *p, struct tree_group *grp)
 		}
 		grp->classes[grp->nclasses++] = (struct tree_class){ .lo = (uint16_t)port, .hi = (uint16_t)hi, .first = first, .n = n };
 	}
-	r = 0;
-out:
-	free(starts);
-	return r;
+	return 0;
 }
 
 int tree_build(const struct ir_policy *p, struct tree *t)
