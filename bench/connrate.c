@@ -135,6 +135,17 @@ static struct sockaddr_in _addr(const char *s)
 	return a;
 }
 
+/* Waits up to a second for FD to be readable after EAGAIN; dies with WHY when nothing comes. */
+static void _await(int fd, const char *why)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	if (poll(&p, 1, 1000) == 0) {
+		fprintf(stderr, "connrate: %s\n", why);
+		exit(1);
+	}
+}
+
 /* The server's side of one connection: accept and close (waiting for it when the socket is non-blocking). */
 static void _accept_one(void)
 {
@@ -145,13 +156,9 @@ static void _accept_one(void)
 			atomic_fetch_add_explicit(&_accepted, 1, memory_order_relaxed);
 			return;
 		}
-		if (errno == EAGAIN) {
-			struct pollfd p = { .fd = _lfd, .events = POLLIN };
-			if (poll(&p, 1, 1000) == 0) {
-				fprintf(stderr, "connrate: nothing to accept after a connect\n");
-				exit(1);
-			}
-		} else if (errno != EINTR && errno != ECONNABORTED) {
+		if (errno == EAGAIN)
+			_await(_lfd, "nothing to accept after a connect");
+		else if (errno != EINTR && errno != ECONNABORTED) {
 			_die("accept");
 		}
 	}
@@ -167,13 +174,9 @@ static void _recv_one(void)
 			atomic_fetch_add_explicit(&_received, 1, memory_order_relaxed);
 			return;
 		}
-		if (errno == EAGAIN) {
-			struct pollfd p = { .fd = _ufd, .events = POLLIN };
-			if (poll(&p, 1, 1000) == 0) {
-				fprintf(stderr, "connrate: a datagram sent was not received\n");
-				exit(1);
-			}
-		} else if (errno != EINTR) {
+		if (errno == EAGAIN)
+			_await(_ufd, "a datagram sent was not received");
+		else if (errno != EINTR) {
 			_die("recv");
 		}
 	}

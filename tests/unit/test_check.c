@@ -16,6 +16,19 @@ static void one_error(const char *text, unsigned line, const char *needle, const
 	frontend_free(&fe);
 }
 
+/* One error at NEEDLE on LINE, and its note at NOTE_NEEDLE on NOTE_LINE pointing back to the first. */
+static void error_with_note(const char *text, unsigned line, const char *needle, const char *msg, unsigned note_line,
+			    const char *note_needle, const char *note)
+{
+	struct frontend fe;
+
+	fe_run(&fe, text);
+	assert_nerrors(&fe.diags, 1);
+	assert_error_at(&fe.diags, text, line, needle, msg);
+	assert_note_at(&fe.diags, text, note_line, note_needle, note);
+	frontend_free(&fe);
+}
+
 static void test_undefined_variable(void **state)
 {
 	one_error("match tcp dst $nope -> drop\n", 1, "$nope", "undefined variable '$nope'");
@@ -32,14 +45,7 @@ static void test_variable_must_be_defined_before_use(void **state)
 
 static void test_redefinition_notes_the_first(void **state)
 {
-	const char *text = "define p = 80\ndefine p = 81\n";
-	struct frontend fe;
-
-	fe_run(&fe, text);
-	assert_nerrors(&fe.diags, 1);
-	assert_error_at(&fe.diags, text, 2, "p", "redefinition of 'p'");
-	assert_note_at(&fe.diags, text, 1, "p", "'p' was defined here");
-	frontend_free(&fe);
+	error_with_note("define p = 80\ndefine p = 81\n", 2, "p", "redefinition of 'p'", 1, "p", "'p' was defined here");
 }
 
 static void test_set_mixing_kinds(void **state)
@@ -171,14 +177,8 @@ static void test_service_may_be_declared_after_its_rules(void **state)
 
 static void test_duplicate_service_notes_the_first(void **state)
 {
-	const char *text = "service web\nmatch tcp -> service web\nservice web = tcp 10.0.0.1:80\n";
-	struct frontend fe;
-
-	fe_run(&fe, text);
-	assert_nerrors(&fe.diags, 1);
-	assert_error_at(&fe.diags, text, 3, "web", "service 'web' is already declared");
-	assert_note_at(&fe.diags, text, 1, "web", "first declared here");
-	frontend_free(&fe);
+	error_with_note("service web\nmatch tcp -> service web\nservice web = tcp 10.0.0.1:80\n", 3, "web",
+			"service 'web' is already declared", 1, "web", "first declared here");
 }
 
 static void test_one_socket_address_per_protocol_and_family(void **state)
