@@ -36,6 +36,8 @@
 #include "diag.h"
 #include "eval.h"
 #include "frontend.h"
+#include "build.h"
+#include "error.h"
 #include "testrun.h"
 
 static uint64_t _state = 0x243f6a8885a308d3ull;
@@ -256,7 +258,8 @@ int main(int argc, char **argv)
 		{ 0 },
 	};
 	unsigned n = 4096, k = 5;
-	struct testrun_opts to = { .strategy = STRATEGY_AUTO };
+	struct build_opts bo = { .strategy = STRATEGY_AUTO };
+	struct testrun_opts to = { 0 };
 	int c;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -268,7 +271,7 @@ int main(int argc, char **argv)
 			k = (unsigned)strtoul(optarg, NULL, 0);
 			break;
 		case 's':
-			if (strategy_parse(optarg, &to.strategy) < 0)
+			if (strategy_parse(optarg, &bo.strategy) < 0)
 				return 1;
 			break;
 		default:
@@ -295,13 +298,13 @@ int main(int argc, char **argv)
 	}
 
 	/* steer's program: built, compiled and loaded as `steer eval --bpf` does, in a private netns. */
+	_cleanup_built_ struct built_policy b = { 0 };
 	struct testrun tr;
 	struct diag_list d;
-	char *err = NULL;
 	diag_init(&d);
-	if (testrun_open(p, &to, &d, &tr, &err) < 0) {
+	if (build_policy(p, &bo, &d, &b) < 0 || testrun_open(&b, &to, &tr) < 0) {
 		diag_print(stderr, &d, false);
-		fprintf(stderr, "lookup: cannot load steer's program: %s\n", err ? err : "see above");
+		fprintf(stderr, "lookup: cannot load steer's program: %s\n", error_message());
 		return 1;
 	}
 	libbpf_set_print(NULL);
@@ -318,7 +321,7 @@ int main(int argc, char **argv)
 		}
 	unsigned long bindings = _load_tubular(p, bpf_map__fd(bpf_object__find_map_by_name(tub, "tub_bindings")));
 	fprintf(stderr, "lookup: %u rules, strategy %s, %u contexts, %lu tubular bindings\n", p->nrules,
-		strategy_name(to.strategy), n, bindings);
+		strategy_name(b.m.strategy), n, bindings);
 
 	_report("empty", bpf_program__fd(bpf_object__find_program_by_name(floor, "empty")), ctxs, n, k);
 	_report("minimal", bpf_program__fd(bpf_object__find_program_by_name(floor, "minimal")), ctxs, n, k);

@@ -7,9 +7,12 @@
 #include <linux/in.h>
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
+#ifndef STEER_ABI_H /* the generated program carries the header's text above */
+#include "steer_abi.h"
+#endif
 
 #ifndef STEER_NRULES
-#error "the compiler defines STEER_NRULES, STEER_NSERVICES, STEER_NIFACES and STEER_SOCKET_SLOTS"
+#error "the compiler defines STEER_NRULES, STEER_NSERVICES and STEER_NIFACES"
 #endif
 
 #define AF_INET 2
@@ -24,7 +27,7 @@ struct {
 	__uint(max_entries, STEER_SOCKET_SLOTS);
 	__type(key, __u32);
 	__type(value, __u64);
-} steer_sockets SEC(".maps");
+} STEER_MAP_SOCKETS SEC(".maps");
 
 /* Lookups decided by each rule, per CPU; the last entry counts those no rule matched. */
 struct {
@@ -32,11 +35,11 @@ struct {
 	__uint(max_entries, STEER_NRULES + 1);
 	__type(key, __u32);
 	__type(value, __u64);
-} steer_hits SEC(".maps");
+} STEER_MAP_HITS SEC(".maps");
 
 /* Set by the loader before loading: each service's first slot, each named interface's ifindex. */
-const volatile __u32 steer_service_slot[STEER_NSERVICES + 1];
-const volatile __u32 steer_ifindex[STEER_NIFACES + 1];
+const volatile __u32 STEER_VAR_SERVICE_SLOT[STEER_NSERVICES + 1];
+const volatile __u32 STEER_VAR_IFINDEX[STEER_NIFACES + 1];
 
 /*
  * A 32-bit context field, loaded straight from the context pointer. Plain
@@ -55,7 +58,7 @@ const volatile __u32 steer_ifindex[STEER_NIFACES + 1];
 
 static __always_inline void steer_count(__u32 rule)
 {
-	__u64 *n = bpf_map_lookup_elem(&steer_hits, &rule);
+	__u64 *n = bpf_map_lookup_elem(&STEER_MAP_HITS, &rule);
 
 	if (n)
 		*n += 1;
@@ -75,18 +78,18 @@ static __always_inline int steer_verdict(__u32 rule, int verdict)
 static __always_inline int steer_service(struct bpf_sk_lookup *ctx, __u32 rule, __u32 service, int fallback)
 {
 	__u32 family = STEER_CTX(ctx, family);
-	__u32 slot = steer_service_slot[service] + (STEER_CTX(ctx, protocol) == IPPROTO_UDP ? 2 : 0);
+	__u32 slot = STEER_VAR_SERVICE_SLOT[service] + (STEER_CTX(ctx, protocol) == IPPROTO_UDP ? STEER_SLOT_UDP : 0);
 	struct bpf_sock *sk;
 	long err;
 
 	steer_count(rule);
 	if (family == AF_INET6)
-		slot += 1;
-	sk = bpf_map_lookup_elem(&steer_sockets, &slot);
+		slot += STEER_SLOT_V6;
+	sk = bpf_map_lookup_elem(&STEER_MAP_SOCKETS, &slot);
 	/* An IPv4 lookup may go to a dual-stack IPv6 socket when no IPv4 one is registered. */
 	if (!sk && family == AF_INET) {
-		slot += 1;
-		sk = bpf_map_lookup_elem(&steer_sockets, &slot);
+		slot += STEER_SLOT_V6;
+		sk = bpf_map_lookup_elem(&STEER_MAP_SOCKETS, &slot);
 	}
 	if (!sk)
 		return fallback;
@@ -99,7 +102,7 @@ static __always_inline int steer_service(struct bpf_sk_lookup *ctx, __u32 rule, 
 static __always_inline int steer_decide(struct bpf_sk_lookup *ctx);
 
 SEC("sk_lookup")
-int steer_lookup(struct bpf_sk_lookup *ctx)
+int STEER_PROG_LOOKUP(struct bpf_sk_lookup *ctx)
 {
 	return steer_decide(ctx);
 }

@@ -13,12 +13,8 @@
 #error "the compiler defines STEER_DATA_CHUNKS and the table bases"
 #endif
 
-#define STEER_LEAF 0x80000000u
-#define STEER_LIST 0x40000000u
-#define STEER_LIST_ITEMS 7
-
 struct steer_chunk {
-	__u32 e[256];
+	__u32 e[STEER_CHUNK_ENTRIES];
 };
 
 struct {
@@ -27,7 +23,7 @@ struct {
 	__uint(max_entries, STEER_DATA_CHUNKS);
 	__type(key, __u32);
 	__type(value, struct steer_chunk);
-} steer_data SEC(".maps");
+} STEER_MAP_DATA SEC(".maps");
 
 /*
  * I & 255, kept: clang drops the mask when it can prove the range, and the
@@ -43,7 +39,7 @@ static __always_inline __u32 steer_byte(__u32 i)
 static __always_inline __u32 steer_at(__u32 index)
 {
 	__u32 chunk = index >> 8;
-	struct steer_chunk *c = bpf_map_lookup_elem(&steer_data, &chunk);
+	struct steer_chunk *c = bpf_map_lookup_elem(&STEER_MAP_DATA, &chunk);
 
 	return c ? c->e[steer_byte(index)] : 0;
 }
@@ -61,7 +57,7 @@ static __always_inline __u32 steer_step(__u32 e, __u32 bits)
 	/* A list record: head (count | default class << 3), then (bits << 8 | length, entry) pairs, longest first. */
 	e &= ~STEER_LIST;
 	chunk = e >> 8;
-	c = bpf_map_lookup_elem(&steer_data, &chunk);
+	c = bpf_map_lookup_elem(&STEER_MAP_DATA, &chunk);
 	if (!c)
 		return STEER_LEAF;
 	at = e & 0xf0;
@@ -79,17 +75,11 @@ static __always_inline __u32 steer_step(__u32 e, __u32 bits)
 	return STEER_LEAF | (head >> 3);
 }
 
-/* Rule actions: kind in the top two bits, "or pass" in bit 29, the service below. */
-#define STEER_ACT_DROP 1u
-#define STEER_ACT_PASS 2u
-#define STEER_ACT_OR_PASS (1u << 29)
-#define STEER_ACT_SERVICE_MASK 0x1fffffffu
-
 static __always_inline int steer_act(struct bpf_sk_lookup *ctx, __u32 rule, __u32 act)
 {
 	__u32 service = act & STEER_ACT_SERVICE_MASK;
 
-	switch (act >> 30) {
+	switch (act >> STEER_ACT_KIND_SHIFT) {
 	case STEER_ACT_DROP:
 		return steer_verdict(rule, SK_DROP);
 	case STEER_ACT_PASS:

@@ -2,11 +2,14 @@
 #ifndef STEER_CLI_H
 #define STEER_CLI_H
 
+#include <getopt.h>
 #include <stdbool.h>
 
+#include "build.h"
 #include "frontend.h"
+#include "state.h"
 
-/* Exit statuses (SPEC §3). */
+/* Exit statuses (SPEC §3): decided here, from a -errno, and nowhere else. */
 enum { EXIT_OK = 0, EXIT_INVALID = 1, EXIT_SYSTEM = 2 };
 
 struct cli_cmd {
@@ -21,19 +24,61 @@ extern bool cli_verbose;
 __attribute__((format(printf, 1, 2))) void cli_error(const char *fmt, ...);
 /* Prints the usage of CMD to stdout (help) or stderr (misuse) and returns the exit status. */
 int cli_usage(const struct cli_cmd *cmd, const char *options, bool help);
+const struct cli_cmd *cli_find(const char *name);
+/* Whether diagnostics get colour: a terminal, and no NO_COLOR. */
+bool cli_color(void);
+
+/* The exit status for R (0 or -errno): 1 when the input was wrong, 2 when the system refused. */
+int cli_status(int r);
+/* Prints error.h's message for R and returns cli_status(R). */
+int cli_fail(int r);
+
+/* Options several commands share, parsed in one place (options.c). */
+struct cli_opts {
+	struct rt_target target; /* --netns, --bpffs, --wait */
+	struct build_opts build; /* --strategy, --clang */
+};
+enum { OPT_NETNS = 0x100, OPT_BPFFS, OPT_WAIT, OPT_STRATEGY, OPT_CLANG };
+#define CLI_TARGET_OPTIONS                                                                                              \
+	{ "netns", required_argument, NULL, OPT_NETNS }, { "bpffs", required_argument, NULL, OPT_BPFFS },               \
+	{                                                                                                               \
+		"wait", required_argument, NULL, OPT_WAIT                                                              \
+	}
+#define CLI_BUILD_OPTIONS                                                                                               \
+	{ "strategy", required_argument, NULL, OPT_STRATEGY },                                                          \
+	{                                                                                                               \
+		"clang", required_argument, NULL, OPT_CLANG                                                            \
+	}
+#define CLI_TARGET_HELP                                                                                                 \
+	"  --netns PATH     the network namespace (default: this one), e.g. /run/netns/NAME\n"                           \
+	"  --bpffs DIR      where the state is pinned (default: /sys/fs/bpf)\n"                                          \
+	"  --wait SECONDS   give up when the state stays locked this long (default: wait)\n"
+#define CLI_BUILD_HELP                                                                                                  \
+	"  --strategy S     auto (default), tree or table\n"                                                             \
+	"  --clang PATH     the clang to use (default: $STEER_CLANG, then clang on PATH)\n"
+/* The defaults: this namespace, /sys/fs/bpf, wait as long as it takes, auto strategy. */
+void cli_opts_init(struct cli_opts *o);
+/*
+ * Takes getopt's C when it is a shared option: 1 when it was (and was
+ * valid), 0 when C is not one, -1 when its value is wrong (reported).
+ */
+int cli_shared_option(int c, const char *arg, struct cli_opts *o);
 
 /*
  * Runs the front end on PATH and prints its diagnostics. Returns EXIT_OK, or the
  * exit status to give up with.
  */
 int cli_frontend(struct frontend *fe, const char *path, const struct frontend_opts *o);
-/* An exit status for a negative errno from the system. */
-int cli_errno_status(int err);
+/* Builds the checked policy, printing clang's complaints and any error. Returns EXIT_*. */
+int cli_build(struct frontend *fe, const struct build_opts *o, struct built_policy *out);
 
 struct testrun;
 struct testrun_opts;
-/* Opens the in-kernel test harness for --bpf, printing any failure. Returns EXIT_*. */
-int cli_testrun_open(struct frontend *fe, const struct testrun_opts *o, struct testrun *tr);
+/* Builds and opens the in-kernel test harness for --bpf, printing any failure. Returns EXIT_*. */
+int cli_testrun_open(struct frontend *fe, const struct build_opts *bo, const struct testrun_opts *o,
+		     struct built_policy *b, struct testrun *tr);
+/* An expect through the program in the kernel: a verdict_fn (expect.h) whose context is a testrun. */
+int cli_testrun_expect(void *ctx, const struct ir_expect *x, struct verdict *out);
 
 int cmd_apply(int argc, char **argv);
 int cmd_check(int argc, char **argv);
@@ -44,7 +89,5 @@ int cmd_unregister(int argc, char **argv);
 int cmd_compile(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_test(int argc, char **argv);
-
-const struct cli_cmd *cli_find(const char *name);
 
 #endif

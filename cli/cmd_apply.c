@@ -1,29 +1,22 @@
-/* steer apply POLICY [--netns PATH] [--bpffs DIR]: compile, load, attach or swap atomically. */
+/* steer apply POLICY|BUILT and steer detach: a policy onto a network namespace, and off it. */
 #include <errno.h>
-#include <getopt.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cli.h"
 #include "runtime.h"
 
-static const char _options[] =
-	"  --netns PATH     the network namespace to steer in (default: this one),\n"
-	"                   e.g. /run/netns/NAME or /proc/PID/ns/net\n"
-	"  --bpffs DIR      where the state is pinned (default: /sys/fs/bpf)\n"
-	"  --strategy S     auto (default), tree or table\n"
-	"  --clang PATH     the clang to use (default: $STEER_CLANG, then clang on PATH)\n"
+static const char _options[] = CLI_TARGET_HELP CLI_BUILD_HELP
 	"  --werror         treat warnings as errors: nothing is applied\n"
-	"  -h, --help       show this help\n";
+	"  -h, --help       show this help\n"
+	"\nPOLICY is a policy's text, or a built policy from 'steer compile -o', which\n"
+	"applies as it was built: without clang and without the policy's source.\n";
 
 int cmd_apply(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "netns", required_argument, NULL, 'n' },
-		{ "bpffs", required_argument, NULL, 'b' },
-		{ "strategy", required_argument, NULL, 's' },
-		{ "clang", required_argument, NULL, 'c' },
+		CLI_TARGET_OPTIONS, CLI_BUILD_OPTIONS,
 		{ "werror", no_argument, NULL, 'W' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -31,28 +24,21 @@ int cmd_apply(int argc, char **argv)
 	const struct cli_cmd *self = cli_find("apply");
 	struct frontend_opts fo = { .lint = true, .expects = true };
 	struct apply_opts ao = { .verbose = cli_verbose };
-	struct rt_target t = { 0 };
+	_cleanup_built_ struct built_policy b = { 0 };
 	struct apply_result res;
-	struct frontend fe;
-	int c, status;
+	struct cli_opts co;
+	bool built_opts = false;
+	int c, r, status = EXIT_OK;
 
+	cli_opts_init(&co);
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'n':
-			t.netns = optarg;
-			break;
-		case 'b':
-			t.bpffs = optarg;
-			break;
-		case 's':
-			if (strategy_parse(optarg, &ao.strategy) < 0) {
-				cli_error("unknown --strategy '%s': expected auto, tree or table", optarg);
+		if ((r = cli_shared_option(c, optarg, &co)) != 0) {
+			if (r < 0)
 				return EXIT_INVALID;
-			}
-			break;
-		case 'c':
-			ao.clang = optarg;
-			break;
+			built_opts |= c == OPT_STRATEGY || c == OPT_CLANG;
+			continue;
+		}
+		switch (c) {
 		case 'W':
 			fo.werror = true;
 			break;
@@ -64,71 +50,63 @@ int cmd_apply(int argc, char **argv)
 	}
 	if (optind != argc - 1)
 		return cli_usage(self, _options, false);
-	/* The policy is checked in full, expects included, before anything touches the kernel. */
-	status = cli_frontend(&fe, argv[optind], &fo);
-	if (status == EXIT_OK) {
-		struct diag_list d;
-		char *err = NULL;
-		diag_init(&d);
-		int r = rt_apply(&t, &fe.ir, &ao, &d, &res, &err);
-		diag_print(stderr, &d, isatty(STDERR_FILENO) && !getenv("NO_COLOR"));
-		diag_free(&d);
-		if (r < 0) {
-			if (err)
-				cli_error("%s", err);
-			status = r == -EINVAL ? EXIT_INVALID : EXIT_SYSTEM;
-		} else {
-			printf("%s %s: %u rules, strategy %s, program %u, link %u", res.replaced ? "replaced" : "applied",
-			       argv[optind], fe.ir.nrules, strategy_name(res.strategy), res.prog_id, res.link_id);
-			if (res.removed_services)
-				printf(", %u removed service%s released", res.removed_services,
-				       res.removed_services == 1 ? "" : "s");
-			putchar('\n');
+	const char *path = argv[optind];
+	if (built_sniff(path)) {
+		if (built_opts) {
+			cli_error("'%s' is a built policy: it applies as it was built, without --strategy or --clang", path);
+			return EXIT_INVALID;
 		}
-		free(err);
+		if ((r = built_read(path, &b)) < 0)
+			return cli_fail(r);
+	} else {
+		/* The policy is checked in full, expects included, before anything touches the kernel. */
+		struct frontend fe;
+		status = cli_frontend(&fe, path, &fo);
+		if (status == EXIT_OK)
+			status = cli_build(&fe, &co.build, &b);
+		frontend_free(&fe);
+		if (status != EXIT_OK)
+			return status;
 	}
-	frontend_free(&fe);
-	return status;
+	if ((r = rt_apply(&co.target, &b, &ao, &res)) < 0)
+		return cli_fail(r);
+	printf("%s %s: %u rules, strategy %s, program %u, link %u", res.replaced ? "replaced" : "applied", path,
+	       b.m.nrules, strategy_name(b.m.strategy), res.prog_id, res.link_id);
+	if (res.removed_services)
+		printf(", %u removed service%s released", res.removed_services, res.removed_services == 1 ? "" : "s");
+	putchar('\n');
+	return EXIT_OK;
 }
 
 int cmd_detach(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "netns", required_argument, NULL, 'n' },
-		{ "bpffs", required_argument, NULL, 'b' },
+		CLI_TARGET_OPTIONS,
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	static const char options[] = "  --netns PATH  the network namespace (default: this one)\n"
-				      "  --bpffs DIR   where the state is pinned (default: /sys/fs/bpf)\n"
-				      "  -h, --help    show this help\n";
+	static const char options[] = CLI_TARGET_HELP "  -h, --help       show this help\n";
 	const struct cli_cmd *self = cli_find("detach");
-	struct rt_target t = { 0 };
-	char *err = NULL;
-	int c;
+	struct cli_opts co;
+	bool was_applied;
+	int c, r;
 
+	cli_opts_init(&co);
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'n':
-			t.netns = optarg;
-			break;
-		case 'b':
-			t.bpffs = optarg;
-			break;
-		case 'h':
-			return cli_usage(self, options, true);
-		default:
-			return cli_usage(self, options, false);
+		if ((r = cli_shared_option(c, optarg, &co)) != 0) {
+			if (r < 0)
+				return EXIT_INVALID;
+			continue;
 		}
+		if (c == 'h')
+			return cli_usage(self, options, true);
+		return cli_usage(self, options, false);
 	}
 	if (optind != argc)
 		return cli_usage(self, options, false);
-	int r = rt_detach(&t, &err);
-	if (r < 0) {
-		cli_error("%s", err);
-		free(err);
-		return r == -ENOENT ? EXIT_INVALID : EXIT_SYSTEM;
-	}
-	printf("detached: regular socket lookup again\n");
+	if ((r = rt_detach(&co.target, &was_applied)) < 0)
+		return cli_fail(r);
+	/* Not an error, so that ExecStop= and scripts can detach unconditionally. */
+	printf(was_applied ? "detached: regular socket lookup again\n" : "nothing to detach: no policy is applied\n");
 	return EXIT_OK;
 }

@@ -1,63 +1,80 @@
-/* steer compile POLICY [-o OUT] [--emit obj|c|tree|ir] [--strategy auto|tree|table]: build, or show a stage. */
+/* steer compile POLICY [-o OUT] [--emit built|obj|c|tree|ir]: build a policy, or show a stage of it. */
 #include <errno.h>
-#include <getopt.h>
 #include <libgen.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "backend.h"
-#include "clang.h"
 #include "cleanup.h"
 #include "cli.h"
+#include "error.h"
 
 static const char _options[] =
-	"  -o, --output FILE    write to FILE (obj default: POLICY's name with .o, here)\n"
-	"  --emit obj           the BPF object (default)\n"
+	"  -o, --output FILE    write to FILE (default for built and obj: POLICY's name\n"
+	"                       with .built or .o, here; for the others: standard output)\n"
+	"  --emit built         the built policy, for 'steer apply' without clang (default)\n"
+	"  --emit obj           the BPF object alone\n"
 	"  --emit c             the generated C, each branch annotated with its policy line\n"
 	"  --emit tree          the decision structure and its statistics\n"
 	"  --emit ir            the normalised IR\n"
-	"  --strategy S         auto (default), tree or table\n"
-	"  --clang PATH         the clang to use (default: $STEER_CLANG, then clang on PATH)\n"
+	CLI_BUILD_HELP
 	"  -h, --help           show this help\n";
 
-enum emit_kind { EMIT_OBJ, EMIT_C, EMIT_TREE, EMIT_IR };
+enum emit_kind { EMIT_BUILT, EMIT_OBJ, EMIT_C, EMIT_TREE, EMIT_IR };
 
-/* "dir/policy.steer" -> "policy.o" */
-static char *_default_obj(const char *policy)
+/* "dir/policy.steer" -> "policy.EXT" */
+static char *_default_out(const char *policy, const char *ext)
 {
 	_cleanup_free_ char *copy = strdup(policy);
 	char *base = basename(copy), *dot = strrchr(base, '.'), *out;
 
 	if (dot && dot != base)
 		*dot = '\0';
-	if (asprintf(&out, "%s.o", base) < 0)
+	if (asprintf(&out, "%s.%s", base, ext) < 0)
 		abort();
 	return out;
 }
 
-/* Builds the program and, for obj, the object. Diagnostics go through cli_frontend's printer. */
-static int _build(struct frontend *fe, enum strategy strategy, enum emit_kind emit, const char *clang,
-		  struct backend_program *bp, void **obj, size_t *len)
+/* The output: the built policy written whole, or one stage as text or bytes. */
+static int _write(struct frontend *fe, enum emit_kind emit, const struct cli_opts *co, const char *out)
 {
-	struct clang_opts co = { .clang = clang, .verbose = cli_verbose };
-	int r = backend_build(&fe->ir, strategy, bp);
+	_cleanup_built_ struct built_policy b = { 0 };
+	struct backend_program bp = { 0 };
+	int status = EXIT_OK, r = 0;
 
-	if (r < 0) {
-		cli_error("cannot build the program: %s", strerror(-r));
-		return EXIT_SYSTEM;
+	if (emit == EMIT_BUILT || emit == EMIT_OBJ) {
+		if ((status = cli_build(fe, &co->build, &b)) != EXIT_OK)
+			return status;
+		if (emit == EMIT_BUILT)
+			return (r = built_write(&b, out)) < 0 ? cli_fail(r) : EXIT_OK;
+	} else if (emit == EMIT_C && (r = backend_build(&fe->ir, co->build.strategy, &bp)) < 0) {
+		return cli_fail(error_set(r, "cannot build the program: %s", strerror(-r)));
 	}
-	if (emit != EMIT_OBJ)
-		return EXIT_OK;
-	struct diag_list d;
-	diag_init(&d);
-	r = clang_compile(&fe->ir, bp, &co, &d, obj, len);
-	diag_print(stderr, &d, isatty(STDERR_FILENO) && !getenv("NO_COLOR"));
-	diag_free(&d);
-	if (r == -ENOENT)
-		cli_error("clang not found: install clang, or name it with --clang or STEER_CLANG");
-	else if (r < 0 && r != -EINVAL)
-		cli_error("cannot run clang: %s", strerror(-r));
-	return r < 0 ? EXIT_SYSTEM : EXIT_OK;
+	_cleanup_fclose_ FILE *f = out ? fopen(out, "we") : NULL;
+	if (out && !f) {
+		backend_program_free(&bp);
+		return cli_fail(error_set(-errno, "cannot write '%s': %s", out, strerror(errno)));
+	}
+	FILE *w = f ? f : stdout;
+	switch (emit) {
+	case EMIT_OBJ:
+		fwrite(b.obj, 1, b.objlen, w);
+		break;
+	case EMIT_C:
+		fwrite(bp.c, 1, bp.c_len, w);
+		break;
+	case EMIT_TREE:
+		if ((r = backend_print_tree(w, &fe->ir, co->build.strategy)) < 0)
+			status = cli_fail(error_set(r, "cannot build the program: %s", strerror(-r)));
+		break;
+	default:
+		ir_print(w, &fe->ir);
+		break;
+	}
+	backend_program_free(&bp);
+	if (fflush(w) != 0 || ferror(w))
+		status = cli_fail(error_set(-EIO, "cannot write '%s': %s", out ? out : "standard output", strerror(errno)));
+	return status;
 }
 
 int cmd_compile(int argc, char **argv)
@@ -65,25 +82,29 @@ int cmd_compile(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "output", required_argument, NULL, 'o' },
 		{ "emit", required_argument, NULL, 'e' },
-		{ "strategy", required_argument, NULL, 's' },
-		{ "clang", required_argument, NULL, 'c' },
+		CLI_BUILD_OPTIONS,
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	static const char *const emits[] = { [EMIT_OBJ] = "obj", [EMIT_C] = "c", [EMIT_TREE] = "tree", [EMIT_IR] = "ir" };
+	static const char *const emits[] = {
+		[EMIT_BUILT] = "built", [EMIT_OBJ] = "obj", [EMIT_C] = "c", [EMIT_TREE] = "tree", [EMIT_IR] = "ir",
+	};
 	const struct cli_cmd *self = cli_find("compile");
 	struct frontend_opts o = { .lint = true, .expects = true };
-	const char *out = NULL, *clang = NULL;
-	enum strategy strategy = STRATEGY_AUTO;
-	enum emit_kind emit = EMIT_OBJ;
-	struct backend_program bp = { 0 };
-	_cleanup_free_ void *obj = NULL;
+	const char *out = NULL;
+	enum emit_kind emit = EMIT_BUILT;
 	_cleanup_free_ char *default_out = NULL;
-	size_t objlen = 0;
+	struct cli_opts co;
 	struct frontend fe;
-	int c, status;
+	int c, r, status;
 
+	cli_opts_init(&co);
 	while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
+		if ((r = cli_shared_option(c, optarg, &co)) != 0) {
+			if (r < 0)
+				return EXIT_INVALID;
+			continue;
+		}
 		switch (c) {
 		case 'o':
 			out = optarg;
@@ -93,21 +114,12 @@ int cmd_compile(int argc, char **argv)
 			for (i = 0; i < ARRAY_SIZE(emits) && strcmp(optarg, emits[i]) != 0; i++)
 				;
 			if (i == ARRAY_SIZE(emits)) {
-				cli_error("unknown --emit '%s': expected obj, c, tree or ir", optarg);
+				cli_error("unknown --emit '%s': expected built, obj, c, tree or ir", optarg);
 				return EXIT_INVALID;
 			}
 			emit = (enum emit_kind)i;
 			break;
 		}
-		case 's':
-			if (strategy_parse(optarg, &strategy) < 0) {
-				cli_error("unknown --strategy '%s': expected auto, tree or table", optarg);
-				return EXIT_INVALID;
-			}
-			break;
-		case 'c':
-			clang = optarg;
-			break;
 		case 'h':
 			return cli_usage(self, _options, true);
 		default:
@@ -117,43 +129,11 @@ int cmd_compile(int argc, char **argv)
 	if (optind != argc - 1)
 		return cli_usage(self, _options, false);
 	status = cli_frontend(&fe, argv[optind], &o);
-	if (status == EXIT_OK && (emit == EMIT_OBJ || emit == EMIT_C))
-		status = _build(&fe, strategy, emit, clang, &bp, &obj, &objlen);
 	if (status == EXIT_OK) {
-		if (emit == EMIT_OBJ && !out)
-			out = default_out = _default_obj(argv[optind]);
-		_cleanup_fclose_ FILE *f = out ? fopen(out, "we") : NULL;
-		if (out && !f) {
-			cli_error("cannot write '%s': %s", out, strerror(errno));
-			status = EXIT_SYSTEM;
-		} else {
-			FILE *w = f ? f : stdout;
-			switch (emit) {
-			case EMIT_OBJ:
-				fwrite(obj, 1, objlen, w);
-				break;
-			case EMIT_C:
-				fwrite(bp.c, 1, bp.c_len, w);
-				break;
-			case EMIT_TREE: {
-				int r = backend_print_tree(w, &fe.ir, strategy);
-				if (r < 0) {
-					cli_error("cannot build the program: %s", strerror(-r));
-					status = EXIT_SYSTEM;
-				}
-				break;
-			}
-			case EMIT_IR:
-				ir_print(w, &fe.ir);
-				break;
-			}
-			if (ferror(w)) {
-				cli_error("cannot write '%s': %s", out ? out : "standard output", strerror(errno));
-				status = EXIT_SYSTEM;
-			}
-		}
+		if ((emit == EMIT_BUILT || emit == EMIT_OBJ) && !out)
+			out = default_out = _default_out(argv[optind], emit == EMIT_BUILT ? "built" : "o");
+		status = _write(&fe, emit, &co, out);
 	}
-	backend_program_free(&bp);
 	frontend_free(&fe);
 	return status;
 }

@@ -4,14 +4,14 @@
 #include <string.h>
 
 #include "cli.h"
+#include "error.h"
 #include "eval.h"
 #include "testrun.h"
 
 static const char _options[] =
 	"  --iif NAME     the interface the packet arrived on\n"
 	"  --bpf          run the compiled program in the kernel (BPF_PROG_TEST_RUN, needs root)\n"
-	"  --strategy S   with --bpf: auto (default), tree or table\n"
-	"  --clang PATH   with --bpf: the clang to use\n"
+	CLI_BUILD_HELP
 	"  --json         print one JSON document\n"
 	"  -h, --help     show this help\n";
 
@@ -73,8 +73,7 @@ int cmd_eval(int argc, char **argv)
 		{ "iif", required_argument, NULL, 'i' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "bpf", no_argument, NULL, 'b' },
-		{ "strategy", required_argument, NULL, 's' },
-		{ "clang", required_argument, NULL, 'c' },
+		CLI_BUILD_OPTIONS,
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -83,11 +82,18 @@ int cmd_eval(int argc, char **argv)
 	const char *iif = NULL;
 	bool json = false, bpf = false;
 	struct testrun_opts to = { .verbose = cli_verbose };
+	struct cli_opts co;
 	struct frontend fe;
 	struct tuple t = { 0 };
-	int c, status;
+	int c, r, status;
 
+	cli_opts_init(&co);
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if ((r = cli_shared_option(c, optarg, &co)) != 0) {
+			if (r < 0)
+				return EXIT_INVALID;
+			continue;
+		}
 		switch (c) {
 		case 'i':
 			iif = optarg;
@@ -97,15 +103,6 @@ int cmd_eval(int argc, char **argv)
 			break;
 		case 'b':
 			bpf = true;
-			break;
-		case 's':
-			if (strategy_parse(optarg, &to.strategy) < 0) {
-				cli_error("unknown --strategy '%s': expected auto, tree or table", optarg);
-				return EXIT_INVALID;
-			}
-			break;
-		case 'c':
-			to.clang = optarg;
 			break;
 		case 'h':
 			return cli_usage(self, _options, true);
@@ -122,15 +119,13 @@ int cmd_eval(int argc, char **argv)
 	if (status == EXIT_OK) {
 		v = eval_tuple(&fe.ir, &t, NULL);
 		if (bpf) {
+			_cleanup_built_ struct built_policy b = { 0 };
 			struct testrun tr;
 			to.iif = iif;
-			status = cli_testrun_open(&fe, &to, &tr);
+			status = cli_testrun_open(&fe, &co.build, &to, &b, &tr);
 			if (status == EXIT_OK) {
-				int r = testrun_verdict(&tr, &t, true, &v);
-				if (r < 0) {
-					cli_error("BPF_PROG_TEST_RUN failed: %s", strerror(-r));
-					status = EXIT_SYSTEM;
-				}
+				if ((r = testrun_verdict(&tr, &t, true, &v)) < 0)
+					status = cli_fail(error_set(r, "BPF_PROG_TEST_RUN failed: %s", strerror(-r)));
 				testrun_close(&tr);
 			}
 		}

@@ -5,14 +5,14 @@
 #include <string.h>
 
 #include "cli.h"
+#include "error.h"
 #include "runtime.h"
 
 static const char _reg_options[] =
 	"  --pid PID --fd FD  take descriptor FD of process PID (pidfd_getfd); the process keeps it\n"
 	"  --fd FD            an inherited descriptor (e.g. systemd socket activation: 3)\n"
 	"  --auto             find the socket listening on the service's declared address\n"
-	"  --netns PATH       the network namespace (default: this one)\n"
-	"  --bpffs DIR        where the state is pinned (default: /sys/fs/bpf)\n"
+	CLI_TARGET_HELP
 	"  -h, --help         show this help\n";
 
 static bool _number(const char *s, long max, long *out)
@@ -30,20 +30,24 @@ int cmd_register(int argc, char **argv)
 		{ "pid", required_argument, NULL, 'p' },
 		{ "fd", required_argument, NULL, 'f' },
 		{ "auto", no_argument, NULL, 'a' },
-		{ "netns", required_argument, NULL, 'n' },
-		{ "bpffs", required_argument, NULL, 'b' },
+		CLI_TARGET_OPTIONS,
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	const struct cli_cmd *self = cli_find("register");
 	struct register_opts ro = { .fd = -1 };
-	struct rt_target t = { 0 };
+	struct cli_opts co;
 	registered_vec regs = { 0 };
-	char *err = NULL;
 	long v;
-	int c;
+	int c, r;
 
+	cli_opts_init(&co);
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if ((r = cli_shared_option(c, optarg, &co)) != 0) {
+			if (r < 0)
+				return EXIT_INVALID;
+			continue;
+		}
 		switch (c) {
 		case 'p':
 			if (!_number(optarg, 1L << 22, &v) || v == 0) {
@@ -62,12 +66,6 @@ int cmd_register(int argc, char **argv)
 		case 'a':
 			ro.autodetect = true;
 			break;
-		case 'n':
-			t.netns = optarg;
-			break;
-		case 'b':
-			t.bpffs = optarg;
-			break;
 		case 'h':
 			return cli_usage(self, _reg_options, true);
 		default:
@@ -81,12 +79,9 @@ int cmd_register(int argc, char **argv)
 		cli_error("register takes one of --pid PID --fd FD, --fd FD or --auto");
 		return EXIT_INVALID;
 	}
-	int r = rt_register(&t, &ro, &regs, &err);
-	if (r < 0) {
-		cli_error("cannot register '%s': %s", ro.service, err);
-		free(err);
+	if ((r = rt_register(&co.target, &ro, &regs)) < 0) {
 		vec_free(&regs);
-		return r == -EINVAL ? EXIT_INVALID : EXIT_SYSTEM;
+		return cli_fail(error_set(r, "cannot register '%s': %s", ro.service, error_message()));
 	}
 	for (size_t i = 0; i < regs.n; i++) {
 		const struct registered *g = &regs.v[i];
@@ -110,24 +105,26 @@ int cmd_unregister(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "proto", required_argument, NULL, 'P' },
 		{ "family", required_argument, NULL, 'F' },
-		{ "netns", required_argument, NULL, 'n' },
-		{ "bpffs", required_argument, NULL, 'b' },
+		CLI_TARGET_OPTIONS,
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	static const char options[] = "  --proto tcp|udp   only this protocol's sockets\n"
-				      "  --family 4|6      only this family's sockets\n"
-				      "  --netns PATH      the network namespace (default: this one)\n"
-				      "  --bpffs DIR       where the state is pinned (default: /sys/fs/bpf)\n"
+				      "  --family 4|6      only this family's sockets\n" CLI_TARGET_HELP
 				      "  -h, --help        show this help\n";
 	const struct cli_cmd *self = cli_find("unregister");
 	struct unregister_opts uo = { .family = -1 };
-	struct rt_target t = { 0 };
-	char *err = NULL;
+	struct cli_opts co;
 	unsigned removed;
-	int c;
+	int c, r;
 
+	cli_opts_init(&co);
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if ((r = cli_shared_option(c, optarg, &co)) != 0) {
+			if (r < 0)
+				return EXIT_INVALID;
+			continue;
+		}
 		switch (c) {
 		case 'P':
 			if (strcmp(optarg, "tcp") && strcmp(optarg, "udp")) {
@@ -143,12 +140,6 @@ int cmd_unregister(int argc, char **argv)
 			}
 			uo.family = optarg[0] == '4' ? FAM_V4 : FAM_V6;
 			break;
-		case 'n':
-			t.netns = optarg;
-			break;
-		case 'b':
-			t.bpffs = optarg;
-			break;
 		case 'h':
 			return cli_usage(self, options, true);
 		default:
@@ -158,12 +149,8 @@ int cmd_unregister(int argc, char **argv)
 	if (optind != argc - 1)
 		return cli_usage(self, options, false);
 	uo.service = argv[optind];
-	int r = rt_unregister(&t, &uo, &removed, &err);
-	if (r < 0) {
-		cli_error("cannot unregister '%s': %s", uo.service, err);
-		free(err);
-		return r == -EINVAL ? EXIT_INVALID : EXIT_SYSTEM;
-	}
+	if ((r = rt_unregister(&co.target, &uo, &removed)) < 0)
+		return cli_fail(error_set(r, "cannot unregister '%s': %s", uo.service, error_message()));
 	printf("unregistered %s: %u socket%s removed\n", uo.service, removed, removed == 1 ? "" : "s");
 	return EXIT_OK;
 }

@@ -1,88 +1,203 @@
 /* steer status [--json]: what is applied, what it decided, which sockets and processes serve it. */
 #include <errno.h>
-#include <getopt.h>
+#include <json-c/json.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
 #include "runtime.h"
 
 #define MAX_RULES_SHOWN 20
 
-static const char *_str(json_object *o, const char *key)
-{
-	json_object *v;
+static const char *const _slot_names[STEER_SLOTS_PER_SERVICE] = { "tcp/ipv4", "tcp/ipv6", "udp/ipv4", "udp/ipv6" };
 
-	return json_object_object_get_ex(o, key, &v) ? json_object_get_string(v) : "?";
+static void _when(int64_t ns, char out[32])
+{
+	time_t sec = (time_t)(ns / 1000000000);
+
+	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", gmtime(&sec));
+}
+
+/* "service web", "service web or pass", "drop" or "pass", from the rule record. */
+static void _action(const struct rt_status *s, uint32_t act, char *out, size_t len)
+{
+	uint32_t kind = act >> STEER_ACT_KIND_SHIFT, svc = act & STEER_ACT_SERVICE_MASK;
+
+	if (kind == STEER_ACT_DROP)
+		snprintf(out, len, "drop");
+	else if (kind == STEER_ACT_PASS)
+		snprintf(out, len, "pass");
+	else
+		snprintf(out, len, "service %s%s", svc < s->cur.m.nservices ? s->cur.m.services[svc].name : "?",
+			 act & STEER_ACT_OR_PASS ? " or pass" : "");
+}
+
+static void _where(const struct rt_status *s, const struct steer_rule_record *r, char *out, size_t len)
+{
+	snprintf(out, len, "%s:%u", r->file < s->cur.m.nfiles ? s->cur.m.files[r->file] : "?", r->line);
+}
+
+static void _local(const struct status_socket *so, char *out, size_t len)
+{
+	char buf[PREFIX_STRLEN];
+
+	if (!so->found) {
+		snprintf(out, len, "?");
+		return;
+	}
+	addr_format(so->addr, so->family, buf);
+	snprintf(out, len, so->family == FAM_V6 ? "[%s]:%u" : "%s:%u", buf, so->port);
+}
+
+static json_object *_json(const struct rt_status *s)
+{
+	json_object *doc = json_object_new_object();
+	char buf[PATH_MAX + 64];
+
+	json_object_object_add(doc, "applied", json_object_new_boolean(s->applied));
+	json_object_object_add(doc, "netns", json_object_new_uint64(s->netns));
+	if (!s->applied)
+		return doc;
+	const struct built_manifest *m = &s->cur.m;
+	json_object_object_add(doc, "state", json_object_new_string(s->dir));
+	json_object_object_add(doc, "verified", json_object_new_boolean(!s->problem[0]));
+	if (s->problem[0])
+		json_object_object_add(doc, "problem", json_object_new_string(s->problem));
+	json_object *pol = json_object_new_object();
+	json_object_object_add(pol, "path", json_object_new_string(m->policy));
+	json_object_object_add(pol, "sha256", json_object_new_string(m->sha256));
+	_when(s->cur.applied_ns, buf);
+	json_object_object_add(pol, "applied", json_object_new_string(buf));
+	json_object_object_add(pol, "strategy", json_object_new_string(strategy_name(m->strategy)));
+	json_object_object_add(pol, "rules", json_object_new_int64(m->nrules));
+	json_object_object_add(pol, "built_by", json_object_new_string(m->built_by));
+	json_object_object_add(doc, "policy", pol);
+	json_object *prog = json_object_new_object();
+	json_object_object_add(prog, "id", json_object_new_int64(s->prog_id));
+	json_object_object_add(prog, "link_id", json_object_new_int64(s->link_id));
+	json_object_object_add(doc, "program", prog);
+	json_object *ifs = json_object_new_array();
+	for (uint32_t i = 0; i < m->nifaces; i++) {
+		json_object *o = json_object_new_object();
+		json_object_object_add(o, "name", json_object_new_string(m->ifaces[i]));
+		json_object_object_add(o, "ifindex", json_object_new_int64(s->cur.ifindex[i]));
+		json_object_array_add(ifs, o);
+	}
+	json_object_object_add(doc, "interfaces", ifs);
+	json_object *rules = json_object_new_array();
+	for (size_t i = 0; i < s->rules.n; i++) {
+		const struct status_rule *r = &s->rules.v[i];
+		json_object *o = json_object_new_object();
+		json_object_object_add(o, "index", json_object_new_int64(r->index));
+		_where(s, &r->rec, buf, sizeof(buf));
+		json_object_object_add(o, "where", json_object_new_string(buf));
+		_action(s, r->rec.action, buf, sizeof(buf));
+		json_object_object_add(o, "action", json_object_new_string(buf));
+		json_object_object_add(o, "hits", json_object_new_uint64(r->hits));
+		json_object_array_add(rules, o);
+	}
+	json_object_object_add(doc, "rules", rules);
+	json_object_object_add(doc, "unmatched", json_object_new_uint64(s->unmatched));
+	json_object *svcs = json_object_new_array();
+	for (uint32_t k = 0; s->services && k < m->nservices; k++) {
+		const struct status_service *ss = &s->services[k];
+		json_object *o = json_object_new_object(), *protos = json_object_new_array(), *socks = json_object_new_array();
+		json_object *missing = json_object_new_array();
+		json_object_object_add(o, "name", json_object_new_string(ss->svc->name));
+		json_object_object_add(o, "slot", json_object_new_int64(ss->slot));
+		for (uint8_t p = PROTO_TCP; p <= PROTO_UDP; p++)
+			if (ss->svc->protos & p)
+				json_object_array_add(protos, json_object_new_string(proto_name(p)));
+		json_object_object_add(o, "protos", protos);
+		for (uint32_t i = 0; i < ss->nsockets; i++) {
+			const struct status_socket *so = &ss->sockets[i];
+			json_object *x = json_object_new_object(), *procs = json_object_new_array();
+			json_object_object_add(x, "proto", json_object_new_string(proto_name(so->proto)));
+			json_object_object_add(x, "family", json_object_new_int(so->family == FAM_V6 ? 6 : 4));
+			json_object_object_add(x, "slot", json_object_new_int64(so->slot));
+			json_object_object_add(x, "cookie", json_object_new_uint64(so->cookie));
+			if (so->found) {
+				_local(so, buf, sizeof(buf));
+				json_object_object_add(x, "local", json_object_new_string(buf));
+				json_object_object_add(x, "dual_stack", json_object_new_boolean(so->dual_stack));
+			}
+			for (size_t n = 0; n < so->owners.n; n++) {
+				json_object *p = json_object_new_object();
+				json_object_object_add(p, "pid", json_object_new_int(so->owners.v[n].pid));
+				json_object_object_add(p, "comm", json_object_new_string(so->owners.v[n].comm));
+				json_object_object_add(p, "cgroup", json_object_new_string(so->owners.v[n].cgroup));
+				json_object_array_add(procs, p);
+			}
+			json_object_object_add(x, "processes", procs);
+			json_object_array_add(socks, x);
+		}
+		json_object_object_add(o, "sockets", socks);
+		for (uint32_t i = 0; i < STEER_SLOTS_PER_SERVICE; i++)
+			if (ss->missing & (1u << i))
+				json_object_array_add(missing, json_object_new_string(_slot_names[i]));
+		json_object_object_add(o, "missing", missing);
+		json_object_array_add(svcs, o);
+	}
+	json_object_object_add(doc, "services", svcs);
+	return doc;
 }
 
 static int _cmp_hits(const void *a, const void *b)
 {
-	json_object *x = *(json_object *const *)a, *y = *(json_object *const *)b, *hx, *hy;
-	uint64_t vx = 0, vy = 0;
+	const struct status_rule *x = a, *y = b;
 
-	if (json_object_object_get_ex(x, "hits", &hx))
-		vx = json_object_get_uint64(hx);
-	if (json_object_object_get_ex(y, "hits", &hy))
-		vy = json_object_get_uint64(hy);
-	return vx < vy ? 1 : vx > vy ? -1 : 0;
+	return x->hits < y->hits ? 1 : x->hits > y->hits ? -1 : (x->index > y->index) - (x->index < y->index);
 }
 
-static void _print_human(json_object *doc)
+static void _print_human(struct rt_status *s)
 {
-	json_object *policy, *prog, *rules, *svcs, *v;
+	const struct built_manifest *m = &s->cur.m;
+	char buf[PATH_MAX + 64], act[256];
 
-	if (json_object_object_get_ex(doc, "applied", &v) && !json_object_get_boolean(v)) {
-		printf("no policy applied in network namespace %s\n", _str(doc, "netns"));
+	if (!s->applied) {
+		printf("no policy applied in network namespace %lu\n", (unsigned long)s->netns);
 		return;
 	}
-	json_object_object_get_ex(doc, "policy", &policy);
-	printf("policy    %s\n", _str(policy, "path"));
-	printf("          sha256 %s, applied %s, %s rules, strategy %s\n", _str(policy, "sha256"), _str(policy, "applied"),
-	       _str(policy, "rules"), _str(policy, "strategy"));
-	if (json_object_object_get_ex(doc, "program", &prog))
-		printf("program   id %s, link %s, network namespace %s\n", _str(prog, "id"), _str(prog, "link_id"),
-		       _str(doc, "netns"));
-
-	json_object_object_get_ex(doc, "rules", &rules);
-	size_t n = rules ? json_object_array_length(rules) : 0;
-	json_object **sorted = calloc(n + 1, sizeof(*sorted));
-	for (size_t i = 0; i < n; i++)
-		sorted[i] = json_object_array_get_idx(rules, i);
-	qsort(sorted, n, sizeof(*sorted), _cmp_hits);
-	printf("hits      %s lookups matched no rule%s\n", _str(doc, "unmatched"), n ? "; by rule:" : "");
-	for (size_t i = 0; i < n && i < MAX_RULES_SHOWN; i++)
-		printf("          %10s  rule %s at %s\n", _str(sorted[i], "hits"), _str(sorted[i], "index"),
-		       _str(sorted[i], "where"));
-	if (n > MAX_RULES_SHOWN)
-		printf("          ... and %zu more rules with hits (--json lists them all)\n", n - MAX_RULES_SHOWN);
-	free(sorted);
-
+	_when(s->cur.applied_ns, buf);
+	printf("policy    %s\n", m->policy);
+	printf("          sha256 %s, applied %s, %u rules, strategy %s, built by steer %s\n", m->sha256, buf, m->nrules,
+	       strategy_name(m->strategy), m->built_by);
+	printf("program   id %u, link %u, network namespace %lu\n", s->prog_id, s->link_id, (unsigned long)s->netns);
+	if (s->problem[0]) {
+		printf("problem   %s\n", s->problem);
+		return;
+	}
+	for (uint32_t i = 0; i < m->nifaces; i++)
+		printf("%s %s ifindex %u\n", i ? "         " : "interface", m->ifaces[i], s->cur.ifindex[i]);
+	qsort(s->rules.v, s->rules.n, sizeof(*s->rules.v), _cmp_hits);
+	printf("hits      %llu lookups matched no rule%s\n", (unsigned long long)s->unmatched, s->rules.n ? "; by rule:" : "");
+	for (size_t i = 0; i < s->rules.n && i < MAX_RULES_SHOWN; i++) {
+		_where(s, &s->rules.v[i].rec, buf, sizeof(buf));
+		_action(s, s->rules.v[i].rec.action, act, sizeof(act));
+		printf("          %10llu  rule %u at %s -> %s\n", (unsigned long long)s->rules.v[i].hits, s->rules.v[i].index,
+		       buf, act);
+	}
+	if (s->rules.n > MAX_RULES_SHOWN)
+		printf("          ... and %zu more rules with hits (--json lists them all)\n", s->rules.n - MAX_RULES_SHOWN);
 	printf("services\n");
-	json_object_object_get_ex(doc, "services", &svcs);
-	for (size_t i = 0; svcs && i < json_object_array_length(svcs); i++) {
-		json_object *s = json_object_array_get_idx(svcs, i), *socks, *missing;
-		printf("  %s\n", _str(s, "name"));
-		json_object_object_get_ex(s, "sockets", &socks);
-		for (size_t k = 0; socks && k < json_object_array_length(socks); k++) {
-			json_object *so = json_object_array_get_idx(socks, k), *procs;
-			json_object *dual;
-			printf("    %s/ipv%s  %-24s cookie %s%s", _str(so, "proto"), _str(so, "family"),
-			       json_object_object_get_ex(so, "local", &v) ? json_object_get_string(v) : "?", _str(so, "cookie"),
-			       json_object_object_get_ex(so, "dual_stack", &dual) && json_object_get_boolean(dual)
-				       ? " dual-stack"
-				       : "");
-			if (json_object_object_get_ex(so, "processes", &procs))
-				for (size_t p = 0; p < json_object_array_length(procs); p++) {
-					json_object *pr = json_object_array_get_idx(procs, p);
-					printf("%s pid %s (%s) cgroup %s", p ? "," : "", _str(pr, "pid"), _str(pr, "comm"),
-					       _str(pr, "cgroup"));
-				}
+	for (uint32_t k = 0; s->services && k < m->nservices; k++) {
+		const struct status_service *ss = &s->services[k];
+		printf("  %s\n", ss->svc->name);
+		for (uint32_t i = 0; i < ss->nsockets; i++) {
+			const struct status_socket *so = &ss->sockets[i];
+			_local(so, buf, sizeof(buf));
+			printf("    %s/ipv%d  %-24s cookie %llu%s", proto_name(so->proto), so->family == FAM_V6 ? 6 : 4, buf,
+			       (unsigned long long)so->cookie, so->dual_stack ? " dual-stack" : "");
+			for (size_t n = 0; n < so->owners.n; n++)
+				printf("%s pid %d (%s) cgroup %s", n ? "," : "", so->owners.v[n].pid, so->owners.v[n].comm,
+				       so->owners.v[n].cgroup);
 			putchar('\n');
 		}
-		if (json_object_object_get_ex(s, "missing", &missing))
-			for (size_t k = 0; k < json_object_array_length(missing); k++)
-				printf("    %s  no socket\n", json_object_get_string(json_object_array_get_idx(missing, k)));
+		for (uint32_t i = 0; i < STEER_SLOTS_PER_SERVICE; i++)
+			if (ss->missing & (1u << i))
+				printf("    %s  no socket\n", _slot_names[i]);
 	}
 }
 
@@ -90,32 +205,28 @@ int cmd_status(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' },
-		{ "netns", required_argument, NULL, 'n' },
-		{ "bpffs", required_argument, NULL, 'b' },
+		CLI_TARGET_OPTIONS,
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	static const char options[] = "  --json        print one JSON document\n"
-				      "  --netns PATH  the network namespace (default: this one)\n"
-				      "  --bpffs DIR   where the state is pinned (default: /sys/fs/bpf)\n"
-				      "  -h, --help    show this help\n";
+	static const char options[] = "  --json           print one JSON document\n" CLI_TARGET_HELP
+				      "  -h, --help       show this help\n";
 	const struct cli_cmd *self = cli_find("status");
-	struct rt_target t = { 0 };
-	json_object *doc = NULL;
+	struct rt_status s;
+	struct cli_opts co;
 	bool json = false;
-	char *err = NULL;
-	int c;
+	int c, r;
 
+	cli_opts_init(&co);
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if ((r = cli_shared_option(c, optarg, &co)) != 0) {
+			if (r < 0)
+				return EXIT_INVALID;
+			continue;
+		}
 		switch (c) {
 		case 'j':
 			json = true;
-			break;
-		case 'n':
-			t.netns = optarg;
-			break;
-		case 'b':
-			t.bpffs = optarg;
 			break;
 		case 'h':
 			return cli_usage(self, options, true);
@@ -125,16 +236,19 @@ int cmd_status(int argc, char **argv)
 	}
 	if (optind != argc)
 		return cli_usage(self, options, false);
-	int r = rt_status(&t, &doc, &err);
-	if (r < 0) {
-		cli_error("%s", err);
-		free(err);
-		return EXIT_SYSTEM;
-	}
-	if (json)
+	if ((r = rt_status(&co.target, &s)) < 0)
+		return cli_fail(r);
+	if (json) {
+		json_object *doc = _json(&s);
 		puts(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
-	else
-		_print_human(doc);
-	json_object_put(doc);
-	return EXIT_OK;
+		json_object_put(doc);
+	} else {
+		_print_human(&s);
+	}
+	/* A state that disagrees with the kernel is not healthy, whatever else status could read. */
+	int status = s.problem[0] ? EXIT_SYSTEM : EXIT_OK;
+	if (s.problem[0])
+		cli_error("the applied state disagrees with the kernel: %s", s.problem);
+	rt_status_free(&s);
+	return status;
 }

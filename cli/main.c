@@ -35,17 +35,6 @@ const struct cli_cmd *cli_find(const char *name)
 	return NULL;
 }
 
-void cli_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("steer: error: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
-
 int cli_usage(const struct cli_cmd *cmd, const char *options, bool help)
 {
 	FILE *f = help ? stdout : stderr;

@@ -8,18 +8,6 @@ const char *matcher_name(enum matcher_kind k)
 	return names[k];
 }
 
-const char *proto_name(uint8_t proto)
-{
-	switch (proto) {
-	case PROTO_TCP:
-		return "tcp";
-	case PROTO_UDP:
-		return "udp";
-	default:
-		return "{ tcp, udp }";
-	}
-}
-
 void policy_ast_free(struct policy_ast *ast)
 {
 	arena_release(&ast->arena);

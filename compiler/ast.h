@@ -6,9 +6,8 @@
 #include <stdint.h>
 
 #include "arena.h"
+#include "decision.h"
 #include "source.h"
-
-enum proto_bits { PROTO_TCP = 1, PROTO_UDP = 2, PROTO_ALL = 3 };
 
 enum expr_kind {
 	EXPR_ADDR, /* address or prefix, text as written */
@@ -60,8 +59,6 @@ struct matcher {
 	struct location loc; /* the keyword */
 	struct expr *value;
 };
-
-enum action_kind { ACT_SERVICE, ACT_DROP, ACT_PASS, ACT_FORWARD };
 
 struct action {
 	enum action_kind kind;
@@ -119,7 +116,6 @@ struct policy_ast {
 };
 
 const char *matcher_name(enum matcher_kind k);
-const char *proto_name(uint8_t proto);
 void policy_ast_free(struct policy_ast *ast);
 
 #endif

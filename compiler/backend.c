@@ -7,24 +7,6 @@
 #include "table.h"
 #include "tree.h"
 
-static const char *const _names[] = { [STRATEGY_AUTO] = "auto", [STRATEGY_TREE] = "tree", [STRATEGY_TABLE] = "table" };
-
-const char *strategy_name(enum strategy s)
-{
-	return _names[s];
-}
-
-int strategy_parse(const char *s, enum strategy *out)
-{
-	for (size_t i = 0; i < sizeof(_names) / sizeof(_names[0]); i++) {
-		if (strcmp(s, _names[i]) == 0) {
-			*out = (enum strategy)i;
-			return 0;
-		}
-	}
-	return -EINVAL;
-}
-
 /*
  * Small policies are fastest as branches: no map lookup but the socket's.
  * Above a few rules a lookup costs more in branches than in the table's
@@ -100,6 +82,18 @@ int backend_print_tree(FILE *f, const struct ir_policy *p, enum strategy want)
 		tree_free(&tr);
 	}
 	return 0;
+}
+
+uint32_t backend_action_word(const struct ir_rule *r)
+{
+	switch (r->act.kind) {
+	case ACT_DROP:
+		return STEER_ACT_DROP << STEER_ACT_KIND_SHIFT;
+	case ACT_PASS:
+		return STEER_ACT_PASS << STEER_ACT_KIND_SHIFT;
+	default:
+		return (r->act.fallback == ACT_PASS ? STEER_ACT_OR_PASS : 0) | r->act.service;
+	}
 }
 
 int64_t backend_rule_at(const struct backend_program *bp, uint32_t line)

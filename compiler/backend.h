@@ -9,14 +9,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "built.h"
 #include "ir.h"
+#include "steer_abi.h"
 #include "vec.h"
-
-enum strategy { STRATEGY_AUTO, STRATEGY_TREE, STRATEGY_TABLE };
-
-/* Four socket slots per service (tcp/udp x IPv4/IPv6) in a sockmap of fixed size. */
-#define STEER_MAX_SERVICES 1024
-#define STEER_SOCKET_SLOTS (4 * STEER_MAX_SERVICES)
 
 struct backend_stats {
 	uint64_t nodes; /* branches in the decision structure */
@@ -42,13 +38,12 @@ struct backend_program {
 	uint32_t data_chunks;
 };
 
-const char *strategy_name(enum strategy s);
-int strategy_parse(const char *s, enum strategy *out);
-
 /* Builds the program for P with strategy WANT (AUTO chooses). 0 or -errno. */
 int backend_build(const struct ir_policy *p, enum strategy want, struct backend_program *out);
 /* The decision structure with statistics (steer compile --emit tree). 0 or -errno. */
 int backend_print_tree(FILE *f, const struct ir_policy *p, enum strategy s);
+/* The rule's action as the programs encode it (STEER_ACT_*, steer_abi.h). */
+uint32_t backend_action_word(const struct ir_rule *r);
 /* The rule whose code is at LINE of the generated C, or -1. */
 int64_t backend_rule_at(const struct backend_program *bp, uint32_t line);
 void backend_program_free(struct backend_program *bp);
@@ -56,7 +51,8 @@ void backend_program_free(struct backend_program *bp);
 /* Auto picks tree up to this many rules, table above. */
 #define BACKEND_TREE_MAX_RULES 64
 
-/* The template texts, embedded at build time. */
+/* The shared header's and the templates' texts, embedded at build time. */
+extern const char steer_abi_header[];
 extern const char steer_bpf_template[];
 extern const char steer_table_template[];
 

@@ -41,7 +41,7 @@ int emit_begin(struct emitter *e, const struct ir_policy *p, struct backend_prog
 	     p->nservices, strategy);
 	emit(e, "#define STEER_NRULES %u\n#define STEER_NSERVICES %u\n#define STEER_NIFACES %u\n", p->nrules,
 	     p->nservices, p->nifaces);
-	emit(e, "#define STEER_SOCKET_SLOTS %u\n\n", STEER_SOCKET_SLOTS);
+	emit(e, "\n%s\n", steer_abi_header);
 	emit(e, "%s", steer_bpf_template);
 	return 0;
 }

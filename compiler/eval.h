@@ -11,14 +11,6 @@
 
 #include "ir.h"
 
-#define RULE_NONE (-1)
-
-struct verdict {
-	enum action_kind kind; /* ACT_SERVICE, ACT_DROP or ACT_PASS */
-	uint32_t service; /* ACT_SERVICE */
-	int64_t rule; /* deciding rule id, or RULE_NONE */
-};
-
 /*
  * Which services have a usable socket for a protocol and family (a dual-stack
  * IPv6 socket counts for IPv4 when the model says so). NULL: all of them.

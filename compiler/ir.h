@@ -17,7 +17,6 @@
 
 #define FAM_BIT(f) (1u << (f))
 #define FAMS_ALL (FAM_BIT(FAM_V4) | FAM_BIT(FAM_V6))
-#define IIF_NONE UINT32_MAX /* an interface no rule names */
 
 struct port_range {
 	uint16_t lo, hi;
@@ -79,15 +78,6 @@ struct ir_service {
 	uint8_t used_protos; /* protocols the rules steer to it */
 	uint8_t used_slots; /* bit (udp ? 2 : 0) + (IPv6 ? 1 : 0): what the rules steer to it */
 	uint32_t nrules; /* rules whose action names it */
-};
-
-/* A connection or datagram as sk_lookup sees it. */
-struct tuple {
-	uint8_t proto; /* PROTO_TCP or PROTO_UDP */
-	uint8_t family;
-	u128 src, dst;
-	uint16_t sport, dport;
-	uint32_t iif; /* index into ir_policy.ifaces, or IIF_NONE */
 };
 
 struct ir_expect {

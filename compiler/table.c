@@ -548,18 +548,6 @@ static int _rows_build(const struct ir_policy *p, const enum part *parts, enum p
 	return 0;
 }
 
-static uint32_t _action(const struct ir_rule *r)
-{
-	switch (r->act.kind) {
-	case ACT_DROP:
-		return 1u << 30;
-	case ACT_PASS:
-		return 2u << 30;
-	default:
-		return (r->act.fallback == ACT_PASS ? 1u << 29 : 0) | r->act.service;
-	}
-}
-
 int table_build(const struct ir_policy *p, struct table *t)
 {
 	_cleanup_free_ enum part *parts = malloc((p->nrules ? p->nrules : 1) * sizeof(*parts));
@@ -592,7 +580,7 @@ int table_build(const struct ir_policy *p, struct table *t)
 		goto fail;
 	t->act_base = (uint32_t)at;
 	for (uint32_t i = 0; i < p->nrules; i++)
-		d.v[at + i] = _action(&p->rules[i]);
+		d.v[at + i] = backend_action_word(&p->rules[i]);
 
 	for (int fam = 0; fam < FAM__COUNT; fam++) {
 		for (int dim = 0; dim < DIM__COUNT; dim++) {

@@ -30,9 +30,9 @@
 #include "backend.h"
 #include "ir.h"
 
-#define TABLE_LEAF 0x80000000u
-#define TABLE_LIST 0x40000000u
-#define TABLE_LIST_ITEMS 7
+#define TABLE_LEAF STEER_LEAF
+#define TABLE_LIST STEER_LIST
+#define TABLE_LIST_ITEMS STEER_LIST_ITEMS
 #define TABLE_NONE UINT32_MAX /* no rule of the part matches */
 
 enum table_dim { DIM_DST, DIM_SRC, DIM__COUNT };

@@ -1,5 +1,6 @@
 #include "loader.h"
 
+#include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -9,6 +10,11 @@
 #include <sys/mman.h>
 
 #include "cleanup.h"
+#include "error.h"
+
+const struct persistent_map loader_persistent[LOADER_NPERSISTENT] = {
+	[LOADER_SOCKETS] = { STEER_NAME(STEER_MAP_SOCKETS), "sockets" },
+};
 
 /* libbpf's messages while loading, kept to explain a failure. */
 static FILE *_log;
@@ -41,7 +47,7 @@ static int _rodata_var(struct bpf_object *obj, const char *var, uint32_t *off, u
 	return -ENOENT;
 }
 
-static int _set_rodata(struct bpf_object *obj, const struct load_opts *o)
+static int _set_rodata(struct bpf_object *obj, const struct built_policy *b, const struct load_opts *o)
 {
 	struct bpf_map *ro = bpf_object__find_map_by_name(obj, ".rodata");
 	uint32_t off, size;
@@ -54,12 +60,14 @@ static int _set_rodata(struct bpf_object *obj, const struct load_opts *o)
 	if (!init || !data)
 		return -ENOMEM;
 	memcpy(data, init, len);
-	if (_rodata_var(obj, "steer_service_slot", &off, &size) < 0 || size < o->nservices * sizeof(uint32_t))
+	if (_rodata_var(obj, STEER_NAME(STEER_VAR_SERVICE_SLOT), &off, &size) < 0 ||
+	    size < b->m.nservices * sizeof(uint32_t) || off + size > len)
 		return -ENOENT;
-	memcpy(data + off, o->service_slot, o->nservices * sizeof(uint32_t));
-	if (_rodata_var(obj, "steer_ifindex", &off, &size) < 0 || size < o->nifaces * sizeof(uint32_t))
+	memcpy(data + off, o->service_slot, b->m.nservices * sizeof(uint32_t));
+	if (_rodata_var(obj, STEER_NAME(STEER_VAR_IFINDEX), &off, &size) < 0 || size < b->m.nifaces * sizeof(uint32_t) ||
+	    off + size > len)
 		return -ENOENT;
-	memcpy(data + off, o->ifindex, o->nifaces * sizeof(uint32_t));
+	memcpy(data + off, o->ifindex, b->m.nifaces * sizeof(uint32_t));
 	return bpf_map__set_initial_value(ro, data, len);
 }
 
@@ -67,19 +75,20 @@ static int _set_rodata(struct bpf_object *obj, const struct load_opts *o)
  * Fills the table strategy's data map through mmap: one copy, no syscall per
  * entry. The map is new and not yet used by any attached program.
  */
-static int _fill_data(struct bpf_object *obj, const struct load_opts *o)
+static int _fill_data(struct bpf_object *obj, const struct built_policy *b)
 {
-	struct bpf_map *m = bpf_object__find_map_by_name(obj, "steer_data");
+	struct bpf_map *m = bpf_object__find_map_by_name(obj, STEER_NAME(STEER_MAP_DATA));
+	size_t want = (size_t)b->data_chunks * STEER_CHUNK_ENTRIES * sizeof(uint32_t);
 
 	if (!m)
-		return o->data ? -ENOENT : 0;
+		return b->data ? -ENOENT : 0;
 	size_t len = (size_t)bpf_map__max_entries(m) * bpf_map__value_size(m);
-	if (!o->data || (size_t)o->data_chunks * 256 * sizeof(uint32_t) > len)
+	if (!b->data || want > len)
 		return -EINVAL;
 	void *mem = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, bpf_map__fd(m), 0);
 	if (mem == MAP_FAILED)
 		return -errno;
-	memcpy(mem, o->data, (size_t)o->data_chunks * 256 * sizeof(uint32_t));
+	memcpy(mem, b->data, want);
 	munmap(mem, len);
 	return 0;
 }
@@ -109,61 +118,59 @@ static char *_summary(const char *log, int err)
 	return out;
 }
 
-int loader_load(const void *obj, size_t len, const struct load_opts *o, struct rt_program *out, char **err)
+int loader_load(const struct built_policy *b, const struct load_opts *o, struct rt_program *out)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, oo, .object_name = "steer");
-	char *logbuf = NULL;
+	_cleanup_free_ char *logbuf = NULL;
 	size_t loglen = 0;
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	*err = NULL;
 	_log = open_memstream(&logbuf, &loglen);
 	libbpf_print_fn_t old = libbpf_set_print(_print);
 
-	out->obj = bpf_object__open_mem(obj, len, &oo);
+	out->obj = bpf_object__open_mem(b->obj, b->objlen, &oo);
 	if (!out->obj) {
 		r = -errno;
 		goto fail;
 	}
-	out->prog = bpf_object__find_program_by_name(out->obj, "steer_lookup");
-	out->sockets = bpf_object__find_map_by_name(out->obj, "steer_sockets");
-	out->hits = bpf_object__find_map_by_name(out->obj, "steer_hits");
-	if (!out->prog || !out->sockets || !out->hits) {
-		r = -ENOENT;
-		fprintf(_log, "the object is not a steer program: steer_lookup, steer_sockets or steer_hits is missing\n");
+	if (!loader_prog(out, STEER_NAME(STEER_PROG_LOOKUP)) || !loader_map(out, STEER_NAME(STEER_MAP_HITS))) {
+		r = -ENOEXEC;
+		fprintf(_log, "the object is not a steer program: it has no %s program or no %s map\n",
+			STEER_NAME(STEER_PROG_LOOKUP), STEER_NAME(STEER_MAP_HITS));
 		goto fail;
 	}
-	if ((r = _set_rodata(out->obj, o)) < 0) {
+	if ((r = _set_rodata(out->obj, b, o)) < 0) {
 		fprintf(_log, "cannot set the program's load-time constants: %s\n", strerror(-r));
 		goto fail;
 	}
-	if (o->sockets_fd >= 0 && (r = bpf_map__reuse_fd(out->sockets, o->sockets_fd)) < 0) {
-		fprintf(_log, "cannot share the registered sockets with the new program: %s\n", strerror(-r));
-		goto fail;
+	for (size_t i = 0; i < LOADER_NPERSISTENT; i++) {
+		struct bpf_map *m = loader_map(out, loader_persistent[i].map);
+		if (m && o->persistent_fd && o->persistent_fd[i] >= 0 && (r = bpf_map__reuse_fd(m, o->persistent_fd[i])) < 0) {
+			fprintf(_log, "cannot share %s with the new program: %s\n", loader_persistent[i].map, strerror(-r));
+			goto fail;
+		}
 	}
 	if ((r = bpf_object__load(out->obj)) < 0)
 		goto fail;
-	if ((r = _fill_data(out->obj, o)) < 0) {
+	if ((r = _fill_data(out->obj, b)) < 0) {
 		fprintf(_log, "cannot fill the program's tables: %s\n", strerror(-r));
 		goto fail;
 	}
 	libbpf_set_print(old);
 	fclose(_log);
 	_log = NULL;
-	free(logbuf);
 	return 0;
 fail:
 	libbpf_set_print(old);
 	fclose(_log);
 	_log = NULL;
-	if (o->verbose) {
-		if (asprintf(err, "%s", logbuf && *logbuf ? logbuf : strerror(-r)) < 0)
-			abort();
+	if (o->verbose && logbuf && *logbuf) {
+		error_set(r, "the kernel refused the program: %s", logbuf);
 	} else {
-		*err = _summary(logbuf ? logbuf : "", r);
+		_cleanup_free_ char *line = _summary(logbuf ? logbuf : "", r);
+		error_set(r, "the kernel refused the program: %s%s", line, o->verbose ? "" : " (--verbose shows the verifier's log)");
 	}
-	free(logbuf);
 	loader_close(out);
 	return r;
 }
@@ -172,4 +179,22 @@ void loader_close(struct rt_program *p)
 {
 	bpf_object__close(p->obj);
 	memset(p, 0, sizeof(*p));
+}
+
+struct bpf_map *loader_map(const struct rt_program *p, const char *name)
+{
+	return p->obj ? bpf_object__find_map_by_name(p->obj, name) : NULL;
+}
+
+struct bpf_program *loader_prog(const struct rt_program *p, const char *name)
+{
+	return p->obj ? bpf_object__find_program_by_name(p->obj, name) : NULL;
+}
+
+uint32_t loader_prog_id(int fd)
+{
+	struct bpf_prog_info info = { 0 };
+	uint32_t len = sizeof(info);
+
+	return bpf_obj_get_info_by_fd(fd, &info, &len) == 0 ? info.id : 0;
 }

@@ -1,4 +1,4 @@
-/* Loading a compiled program with libbpf: load-time constants, shared maps, the verifier's word. */
+/* Loading a built policy's object with libbpf: load-time constants, maps that outlive it, the verifier's word. */
 #ifndef STEER_LOADER_H
 #define STEER_LOADER_H
 
@@ -7,28 +7,45 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "built.h"
+
+/*
+ * The maps that must outlive a re-apply, declared here and nowhere else: each
+ * new program reuses them by descriptor, and the first apply pins them once
+ * beside the link (state.h). Today the sockets; later counters, an events
+ * buffer, forwarding state.
+ */
+struct persistent_map {
+	const char *map; /* as the object names it */
+	const char *pin; /* under the state directory */
+};
+enum { LOADER_SOCKETS, LOADER_NPERSISTENT };
+extern const struct persistent_map loader_persistent[LOADER_NPERSISTENT];
+
 struct rt_program {
 	struct bpf_object *obj;
-	struct bpf_program *prog;
-	struct bpf_map *sockets, *hits;
 };
 
 struct load_opts {
-	const uint32_t *service_slot; /* first sockmap slot of each service */
-	uint32_t nservices;
-	const uint32_t *ifindex; /* ifindex of each named interface */
-	uint32_t nifaces;
-	int sockets_fd; /* an existing sockets map to share, or -1 to create one */
-	const uint32_t *data; /* the table strategy's steer_data, data_chunks * 256 entries */
-	uint32_t data_chunks;
-	bool verbose; /* keep libbpf's and the verifier's whole log in the error */
+	const uint32_t *service_slot; /* first socket slot of each service */
+	const uint32_t *ifindex; /* index of each named interface */
+	const int *persistent_fd; /* one per loader_persistent entry: a map to reuse, or -1 to create it */
+	bool verbose; /* keep libbpf's and the verifier's whole log in the message */
 };
 
 /*
- * Opens and loads OBJ. On failure returns -errno with one line in ERR (the
- * verifier's last complaint, or libbpf's), and the whole log with verbose.
+ * Opens and loads B's object and fills its data. 0, or -errno with one line
+ * in the message (the verifier's last complaint, or libbpf's; the whole log
+ * with verbose).
  */
-int loader_load(const void *obj, size_t len, const struct load_opts *o, struct rt_program *out, char **err);
+int loader_load(const struct built_policy *b, const struct load_opts *o, struct rt_program *out);
 void loader_close(struct rt_program *p);
+#define _cleanup_program_ _cleanup_(loader_close)
+
+/* The loaded object's map or program called NAME, or NULL. */
+struct bpf_map *loader_map(const struct rt_program *p, const char *name);
+struct bpf_program *loader_prog(const struct rt_program *p, const char *name);
+/* The kernel's id of the program behind FD, or 0. */
+uint32_t loader_prog_id(int fd);
 
 #endif

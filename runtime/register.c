@@ -21,56 +21,48 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "error.h"
+#include "loader.h"
 #include "runtime.h"
 
-static int _fail(char **err, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int _fail(char **err, int r, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	if (vasprintf(err, fmt, ap) < 0)
-		abort();
-	va_end(ap);
-	return r;
-}
-
-/* The applied service NAME: its first slot and the protocols its rules steer to it. */
+/* The applied service NAME: what the record says of it, and its first slot. */
 struct service_meta {
+	const struct built_service *svc;
 	uint32_t slot;
 	uint8_t protos;
-	json_object *listen; /* borrowed from the metadata */
 };
 
-static int _find_service(json_object *meta, const char *name, struct service_meta *out, char **err)
+static int _find_service(const struct rt_state *st, const char *name, struct service_meta *out)
 {
-	json_object *svcs, *policy = NULL;
-
-	json_object_object_get_ex(meta, "policy", &policy);
-	if (json_object_object_get_ex(meta, "services", &svcs)) {
-		for (size_t k = 0; k < json_object_array_length(svcs); k++) {
-			json_object *s = json_object_array_get_idx(svcs, k), *n, *slot, *protos;
-			if (!json_object_object_get_ex(s, "name", &n) || strcmp(json_object_get_string(n), name) != 0)
-				continue;
-			json_object_object_get_ex(s, "slot", &slot);
-			json_object_object_get_ex(s, "listen", &out->listen);
-			out->slot = (uint32_t)json_object_get_int(slot);
-			out->protos = 0;
-			if (json_object_object_get_ex(s, "protos", &protos)) {
-				for (size_t i = 0; i < json_object_array_length(protos); i++) {
-					const char *pr = json_object_get_string(json_object_array_get_idx(protos, i));
-					out->protos |= strcmp(pr, "tcp") == 0 ? PROTO_TCP : PROTO_UDP;
-				}
-			}
+	if (!st->applied)
+		return error_set(-EINVAL, "no policy is applied in network namespace %lu", (unsigned long)st->netns_ino);
+	if (st->problem[0])
+		return error_set(-EIO, "the applied state in '%s' disagrees with the kernel: %s", st->dir, st->problem);
+	for (uint32_t k = 0; k < st->cur.m.nservices; k++) {
+		if (strcmp(st->cur.m.services[k].name, name) == 0) {
+			out->svc = &st->cur.m.services[k];
+			out->slot = st->cur.slot[k];
+			out->protos = out->svc->protos;
 			return 0;
 		}
 	}
-	return _fail(err, -EINVAL, "the applied policy (%s) has no service '%s'", json_object_get_string(policy), name);
+	return error_set(-EINVAL, "the applied policy (%s) has no service '%s'", st->cur.m.policy, name);
+}
+
+static int _open_sockets(const struct rt_state *st)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	state_path(st, loader_persistent[LOADER_SOCKETS].pin, path);
+	if ((fd = bpf_obj_get(path)) < 0)
+		return error_set(-errno, "cannot open the sockets map at '%s': %s", path, strerror(errno));
+	return fd;
 }
 
 /* Checks a socket against SPEC §4 and fills in what it is; -EINVAL with the reason when refused. */
 static int _inspect(int fd, const struct rt_state *st, const char *service, const struct service_meta *sm,
-		    struct registered *reg, char **err)
+		    struct registered *reg)
 {
 	int domain, proto, type, acceptconn = 0, v6only = 0;
 	socklen_t len = sizeof(int);
@@ -78,35 +70,35 @@ static int _inspect(int fd, const struct rt_state *st, const char *service, cons
 	struct stat sb;
 
 	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0)
-		return _fail(err, -EINVAL, "descriptor is not a socket: %s", strerror(errno));
+		return error_set(-EINVAL, "descriptor is not a socket: %s", strerror(errno));
 	if (domain != AF_INET && domain != AF_INET6)
-		return _fail(err, -EINVAL, "not an inet socket (address family %d): only IPv4 and IPv6 sockets can be steered to", domain);
+		return error_set(-EINVAL, "not an inet socket (address family %d): only IPv4 and IPv6 sockets can be steered to", domain);
 	len = sizeof(int);
 	getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &len);
 	len = sizeof(int);
 	getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len);
 	if (!((type == SOCK_STREAM && proto == IPPROTO_TCP) || (type == SOCK_DGRAM && proto == IPPROTO_UDP)))
-		return _fail(err, -EINVAL, "not a TCP or UDP socket");
+		return error_set(-EINVAL, "not a TCP or UDP socket");
 	reg->proto = proto == IPPROTO_TCP ? PROTO_TCP : PROTO_UDP;
 	reg->family = domain == AF_INET ? FAM_V4 : FAM_V6;
 	if (reg->proto == PROTO_TCP) {
 		len = sizeof(int);
 		getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acceptconn, &len);
 		if (!acceptconn)
-			return _fail(err, -EINVAL, "the TCP socket is not listening: register a listening socket");
+			return error_set(-EINVAL, "the TCP socket is not listening: register a listening socket");
 	} else {
 		len = sizeof(ss);
 		if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
-			return _fail(err, -EINVAL, "the UDP socket is connected: only an unconnected socket can take new datagrams");
+			return error_set(-EINVAL, "the UDP socket is connected: only an unconnected socket can take new datagrams");
 	}
 	_cleanup_close_ int ns = ioctl(fd, SIOCGSKNS);
 	if (ns < 0 || fstat(ns, &sb) < 0)
-		return _fail(err, -errno, "cannot tell the socket's network namespace: %s", strerror(errno));
+		return error_set(-errno, "cannot tell the socket's network namespace: %s", strerror(errno));
 	if (sb.st_ino != st->netns_ino)
-		return _fail(err, -EINVAL, "the socket belongs to network namespace %lu, not %lu where the policy is applied",
+		return error_set(-EINVAL, "the socket belongs to network namespace %lu, not %lu where the policy is applied",
 			     (unsigned long)sb.st_ino, (unsigned long)st->netns_ino);
 	if (!(sm->protos & reg->proto))
-		return _fail(err, -EINVAL, "no rule steers %s to service '%s': its rules use %s", proto_name(reg->proto),
+		return error_set(-EINVAL, "no rule steers %s to service '%s': its rules use %s", proto_name(reg->proto),
 			     service, sm->protos ? proto_name(sm->protos) : "no protocol");
 	if (reg->family == FAM_V6) {
 		len = sizeof(int);
@@ -115,7 +107,7 @@ static int _inspect(int fd, const struct rt_state *st, const char *service, cons
 	}
 	len = sizeof(reg->cookie);
 	if (getsockopt(fd, SOL_SOCKET, SO_COOKIE, &reg->cookie, &len) < 0)
-		return _fail(err, -errno, "cannot read the socket's cookie: %s", strerror(errno));
+		return error_set(-errno, "cannot read the socket's cookie: %s", strerror(errno));
 	len = sizeof(ss);
 	if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0) {
 		if (domain == AF_INET) {
@@ -128,20 +120,20 @@ static int _inspect(int fd, const struct rt_state *st, const char *service, cons
 			reg->port = ntohs(a->sin6_port);
 		}
 	}
-	reg->slot = sm->slot + (reg->proto == PROTO_UDP ? 2 : 0) + (reg->family == FAM_V6 ? 1 : 0);
+	reg->slot = sm->slot + (reg->proto == PROTO_UDP ? STEER_SLOT_UDP : 0) + (reg->family == FAM_V6 ? STEER_SLOT_V6 : 0);
 	return 0;
 }
 
-static int _take(pid_t pid, int target, char **err)
+static int _take(pid_t pid, int target)
 {
 	_cleanup_close_ int pidfd = pidfd_open(pid, 0);
 	int fd;
 
 	if (pidfd < 0)
-		return _fail(err, errno == ESRCH ? -EINVAL : -errno, "cannot open process %d: %s", pid, strerror(errno));
+		return error_set(errno == ESRCH ? -EINVAL : -errno, "cannot open process %d: %s", pid, strerror(errno));
 	fd = pidfd_getfd(pidfd, target, 0);
 	if (fd < 0)
-		return _fail(err, errno == EBADF ? -EINVAL : -errno, "cannot take descriptor %d of process %d: %s", target,
+		return error_set(errno == EBADF ? -EINVAL : -errno, "cannot take descriptor %d of process %d: %s", target,
 			     pid, strerror(errno));
 	fcntl(fd, F_SETFD, FD_CLOEXEC);
 	return fd;
@@ -168,33 +160,24 @@ typedef VEC(pid_t) pid_vec;
 
 /* --auto: for each declared address, the listening socket there and a process holding it. */
 static int _autodetect(struct rt_state *st, const char *service, const struct service_meta *sm, fd_vec *fds,
-		       pid_vec *pids, char **err)
+		       pid_vec *pids)
 {
 	sockinfo_vec socks = { 0 };
 	int r;
 
-	if (!sm->listen || json_object_array_length(sm->listen) == 0)
-		return _fail(err, -EINVAL, "service '%s' declares no address to find its socket by: write 'service %s = PROTO ADDR:PORT', or use --pid/--fd",
+	if (sm->svc->nlisten == 0)
+		return error_set(-EINVAL, "service '%s' declares no address to find its socket by: write 'service %s = PROTO ADDR:PORT', or use --pid/--fd",
 			     service, service);
 	if ((r = state_in_netns(st, _listeners, &socks)) < 0) {
 		vec_free(&socks);
-		return _fail(err, r, "cannot list the sockets of network namespace %lu: %s", (unsigned long)st->netns_ino,
+		return error_set(r, "cannot list the sockets of network namespace %lu: %s", (unsigned long)st->netns_ino,
 			     strerror(-r));
 	}
-	for (size_t k = 0; k < json_object_array_length(sm->listen); k++) {
-		json_object *l = json_object_array_get_idx(sm->listen, k), *v;
-		uint8_t proto = PROTO_TCP;
-		int family = FAM_V4;
-		u128 addr = 0;
-		uint16_t port = 0;
-		if (json_object_object_get_ex(l, "proto", &v))
-			proto = strcmp(json_object_get_string(v), "udp") == 0 ? PROTO_UDP : PROTO_TCP;
-		if (json_object_object_get_ex(l, "family", &v))
-			family = json_object_get_int(v) == 6 ? FAM_V6 : FAM_V4;
-		if (json_object_object_get_ex(l, "addr", &v))
-			addr_parse(json_object_get_string(v), family, &addr);
-		if (json_object_object_get_ex(l, "port", &v))
-			port = (uint16_t)json_object_get_int(v);
+	for (uint32_t k = 0; k < sm->svc->nlisten; k++) {
+		uint8_t proto = sm->svc->listen[k].proto;
+		int family = sm->svc->listen[k].family;
+		u128 addr = sm->svc->listen[k].addr;
+		uint16_t port = sm->svc->listen[k].port;
 		const struct sockinfo *hit = NULL;
 		for (size_t i = 0; i < socks.n && !hit; i++)
 			if (socks.v[i].proto == proto && socks.v[i].family == family && socks.v[i].port == port &&
@@ -204,7 +187,7 @@ static int _autodetect(struct rt_state *st, const char *service, const struct se
 		addr_format(addr, family, buf);
 		if (!hit) {
 			vec_free(&socks);
-			return _fail(err, -EINVAL, "nothing %s on %s %s%s%s:%u in network namespace %lu",
+			return error_set(-EINVAL, "nothing %s on %s %s%s%s:%u in network namespace %lu",
 				     proto == PROTO_TCP ? "listens" : "is bound", proto_name(proto), family == FAM_V6 ? "[" : "",
 				     buf, family == FAM_V6 ? "]" : "", port, (unsigned long)st->netns_ino);
 		}
@@ -213,9 +196,9 @@ static int _autodetect(struct rt_state *st, const char *service, const struct se
 		if (!owners.n) {
 			vec_free(&socks);
 			vec_free(&owners);
-			return _fail(err, -EINVAL, "no process holds the socket on %s %s:%u", proto_name(proto), buf, port);
+			return error_set(-EINVAL, "no process holds the socket on %s %s:%u", proto_name(proto), buf, port);
 		}
-		int fd = _take(owners.v[0].pid, owners.v[0].fd, err);
+		int fd = _take(owners.v[0].pid, owners.v[0].fd);
 		pid_t pid = owners.v[0].pid;
 		vec_free(&owners);
 		if (fd < 0) {
@@ -229,117 +212,78 @@ static int _autodetect(struct rt_state *st, const char *service, const struct se
 	return 0;
 }
 
-int rt_register(const struct rt_target *t, const struct register_opts *o, registered_vec *out, char **err)
+int rt_register(const struct rt_target *t, const struct register_opts *o, registered_vec *out)
 {
-	struct rt_state st;
-	json_object *meta = NULL;
+	_cleanup_state_ struct rt_state st = { .netns_fd = -1, .lock_fd = -1 };
 	struct service_meta sm = { 0 };
 	fd_vec fds = { 0 };
 	pid_vec pids = { 0 };
-	char path[PATH_MAX];
 	_cleanup_close_ int sockets = -1;
 	int r;
 
-	*err = NULL;
-	if ((r = state_open(&st, t, STATE_WRITE)) < 0) {
-		r = _fail(err, r == -ENOENT ? -EINVAL : r, "%s", st.err);
-		goto out;
-	}
-	if ((r = state_meta_read(&st, &meta)) < 0) {
-		r = _fail(err, r, "%s", st.err);
-		goto out;
-	}
-	if ((r = _find_service(meta, o->service, &sm, err)) < 0)
-		goto out;
+	if ((r = state_open(&st, t, STATE_READ)) < 0 || (r = _find_service(&st, o->service, &sm)) < 0)
+		return r;
 	if (o->autodetect) {
-		if ((r = _autodetect(&st, o->service, &sm, &fds, &pids, err)) < 0)
-			goto out;
+		r = _autodetect(&st, o->service, &sm, &fds, &pids);
 	} else if (o->pid > 0) {
-		if ((r = _take(o->pid, o->fd, err)) < 0)
-			goto out;
-		vec_push(&fds, r);
-		vec_push(&pids, o->pid);
+		if ((r = _take(o->pid, o->fd)) >= 0) {
+			vec_push(&fds, r);
+			vec_push(&pids, o->pid);
+		}
 	} else {
 		int fd = fcntl(o->fd, F_DUPFD_CLOEXEC, 3);
 		if (fd < 0) {
-			r = _fail(err, -EINVAL, "descriptor %d: %s", o->fd, strerror(errno));
-			goto out;
+			r = error_set(-EINVAL, "descriptor %d: %s", o->fd, strerror(errno));
+		} else {
+			vec_push(&fds, fd);
+			vec_push(&pids, 0);
 		}
-		vec_push(&fds, fd);
-		vec_push(&pids, 0);
 	}
 
 	/* All of them are checked before any is put in place. */
-	for (size_t i = 0; i < fds.n; i++) {
+	for (size_t i = 0; r >= 0 && i < fds.n; i++) {
 		struct registered reg = { .pid = pids.v[i] };
-		if ((r = _inspect(fds.v[i], &st, o->service, &sm, &reg, err)) < 0)
-			goto out;
+		if ((r = _inspect(fds.v[i], &st, o->service, &sm, &reg)) < 0)
+			break;
 		if (reg.pid)
 			_comm(reg.pid, reg.comm, sizeof(reg.comm));
 		vec_push(out, reg);
 	}
-	state_path(&st, "sockets", path);
-	if ((sockets = bpf_obj_get(path)) < 0) {
-		r = _fail(err, -errno, "cannot open the sockets map at '%s': %s", path, strerror(errno));
-		goto out;
-	}
-	for (size_t i = 0; i < fds.n; i++) {
+	if (r >= 0 && (sockets = _open_sockets(&st)) < 0)
+		r = sockets;
+	for (size_t i = 0; r >= 0 && i < fds.n; i++) {
 		uint64_t val = (uint64_t)fds.v[i];
-		if (bpf_map_update_elem(sockets, &out->v[i].slot, &val, BPF_ANY) < 0) {
-			r = _fail(err, errno == EOPNOTSUPP || errno == EINVAL ? -EINVAL : -errno,
-				  "the kernel refused the socket for the sockets map: %s", strerror(errno));
-			goto out;
-		}
+		if (bpf_map_update_elem(sockets, &out->v[i].slot, &val, BPF_ANY) < 0)
+			r = error_set(errno == EOPNOTSUPP || errno == EINVAL ? -EINVAL : -errno,
+				      "the kernel refused the socket for the sockets map: %s", strerror(errno));
 	}
-	r = 0;
-out:
 	for (size_t i = 0; i < fds.n; i++)
 		close(fds.v[i]);
 	vec_free(&fds);
 	vec_free(&pids);
-	json_object_put(meta);
-	state_close(&st);
-	return r;
+	return r < 0 ? r : 0;
 }
 
-int rt_unregister(const struct rt_target *t, const struct unregister_opts *o, unsigned *removed, char **err)
+int rt_unregister(const struct rt_target *t, const struct unregister_opts *o, unsigned *removed)
 {
-	struct rt_state st;
-	json_object *meta = NULL;
+	_cleanup_state_ struct rt_state st = { .netns_fd = -1, .lock_fd = -1 };
 	struct service_meta sm = { 0 };
-	char path[PATH_MAX];
 	_cleanup_close_ int sockets = -1;
 	int r;
 
-	*err = NULL;
 	*removed = 0;
-	if ((r = state_open(&st, t, STATE_WRITE)) < 0) {
-		r = _fail(err, r == -ENOENT ? -EINVAL : r, "%s", st.err);
-		goto out;
-	}
-	if ((r = state_meta_read(&st, &meta)) < 0) {
-		r = _fail(err, r, "%s", st.err);
-		goto out;
-	}
-	if ((r = _find_service(meta, o->service, &sm, err)) < 0)
-		goto out;
-	state_path(&st, "sockets", path);
-	if ((sockets = bpf_obj_get(path)) < 0) {
-		r = _fail(err, -errno, "cannot open the sockets map at '%s': %s", path, strerror(errno));
-		goto out;
-	}
-	for (uint32_t k = 0; k < 4; k++) {
-		uint8_t proto = k < 2 ? PROTO_TCP : PROTO_UDP;
-		int family = k % 2 ? FAM_V6 : FAM_V4;
+	if ((r = state_open(&st, t, STATE_READ)) < 0 || (r = _find_service(&st, o->service, &sm)) < 0)
+		return r;
+	if ((sockets = _open_sockets(&st)) < 0)
+		return sockets;
+	for (uint32_t k = 0; k < STEER_SLOTS_PER_SERVICE; k++) {
+		uint8_t proto = k & STEER_SLOT_UDP ? PROTO_UDP : PROTO_TCP;
+		int family = k & STEER_SLOT_V6 ? FAM_V6 : FAM_V4;
 		uint32_t slot = sm.slot + k;
 		if ((o->proto && o->proto != proto) || (o->family >= 0 && o->family != family))
 			continue;
 		if (bpf_map_delete_elem(sockets, &slot) == 0)
 			(*removed)++;
 	}
-	r = 0;
-out:
-	json_object_put(meta);
-	state_close(&st);
-	return r;
+	return 0;
 }

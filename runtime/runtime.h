@@ -1,43 +1,40 @@
 /*
- * What the CLI asks of the kernel: apply a policy, register and unregister
- * sockets, report status, detach. Each call opens the state (state.h), takes
- * its lock, and leaves the state as it was when it fails.
+ * What the CLI asks of the kernel: apply a built policy, register and
+ * unregister sockets, report status, detach. Each call opens the state
+ * (state.h), which finishes whatever an interrupted command left, takes its
+ * lock, and leaves the state as it was when it fails.
  *
- * Return values: 0; -EINVAL when the request itself is wrong (the policy does
- * not fit the target, the socket is refused): *err or DIAGS say why, exit 1;
- * any other -errno when the system refused: *err says why, exit 2.
+ * Every call returns 0 or -errno, with the message in error.h's channel:
+ * -EINVAL when the request itself is wrong (the policy does not fit the
+ * target, the socket is refused); anything else when the system refused.
  */
 #ifndef STEER_RUNTIME_H
 #define STEER_RUNTIME_H
 
-#include <json-c/json.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "backend.h"
-#include "diag.h"
-#include "ir.h"
+#include "built.h"
+#include "decision.h"
 #include "sockinfo.h"
 #include "state.h"
 
 struct apply_opts {
-	const char *clang;
-	enum strategy strategy;
-	bool verbose;
+	bool verbose; /* the verifier's whole log on a refusal */
 };
 
 struct apply_result {
 	bool replaced; /* an applied policy was swapped, not a first attach */
-	enum strategy strategy;
 	uint32_t prog_id, link_id;
 	uint32_t removed_services; /* services dropped with their sockets */
 };
 
-int rt_apply(const struct rt_target *t, const struct ir_policy *p, const struct apply_opts *o,
-	     struct diag_list *diags, struct apply_result *res, char **err);
+int rt_apply(const struct rt_target *t, const struct built_policy *b, const struct apply_opts *o,
+	     struct apply_result *res);
 
-int rt_detach(const struct rt_target *t, char **err);
+/* Detaches and removes the state; *was_applied false when nothing was applied (not an error). */
+int rt_detach(const struct rt_target *t, bool *was_applied);
 
 struct register_opts {
 	const char *service;
@@ -60,7 +57,7 @@ struct registered {
 
 typedef VEC(struct registered) registered_vec;
 
-int rt_register(const struct rt_target *t, const struct register_opts *o, registered_vec *out, char **err);
+int rt_register(const struct rt_target *t, const struct register_opts *o, registered_vec *out);
 
 struct unregister_opts {
 	const char *service;
@@ -69,9 +66,49 @@ struct unregister_opts {
 };
 
 /* Removes the service's sockets; *removed counts the slots that held one. */
-int rt_unregister(const struct rt_target *t, const struct unregister_opts *o, unsigned *removed, char **err);
+int rt_unregister(const struct rt_target *t, const struct unregister_opts *o, unsigned *removed);
 
-/* Everything status shows, as one JSON document (see docs/runtime.md). */
-int rt_status(const struct rt_target *t, json_object **out, char **err);
+/* A socket in one of a service's slots, and who holds it. */
+struct status_socket {
+	uint8_t proto, family;
+	uint32_t slot;
+	uint64_t cookie;
+	bool found; /* sock_diag found it in the namespace: local and dual_stack are known */
+	u128 addr;
+	uint16_t port;
+	bool dual_stack;
+	owner_vec owners;
+};
+
+struct status_service {
+	const struct built_service *svc; /* in the record */
+	uint32_t slot;
+	struct status_socket sockets[STEER_SLOTS_PER_SERVICE];
+	uint32_t nsockets;
+	uint8_t missing; /* used_slots bits no socket can serve */
+};
+
+struct status_rule {
+	uint32_t index;
+	struct steer_rule_record rec;
+	uint64_t hits;
+};
+
+/* Everything status shows, read from the state and checked against the kernel. */
+struct rt_status {
+	bool applied;
+	ino_t netns;
+	char dir[PATH_MAX];
+	struct applied_state cur; /* the record of the applied policy */
+	uint32_t prog_id, link_id; /* as the kernel reports them */
+	VEC(struct status_rule) rules; /* those with hits */
+	uint64_t unmatched;
+	struct status_service *services; /* cur.m.nservices */
+	char problem[PATH_MAX + 512]; /* where the state and the kernel disagree; "" when they agree */
+};
+
+/* 0 with OUT filled (a disagreement is in out->problem), or -errno. */
+int rt_status(const struct rt_target *t, struct rt_status *out);
+void rt_status_free(struct rt_status *s);
 
 #endif

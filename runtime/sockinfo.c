@@ -15,7 +15,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "ast.h"
+#include "decision.h"
 #include "cleanup.h"
 
 static int _dump(int fd, int family, uint8_t proto, uint32_t states, sockinfo_vec *out)

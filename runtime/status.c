@@ -1,56 +1,45 @@
 /*
- * status: the applied policy, its program and link, per-rule hits, and for
- * each service the sockets in its slots with the processes holding them.
+ * status: the applied record, checked against the kernel (the link runs the
+ * recorded program, every pin is there), per-rule hits, and for each service
+ * the sockets in its slots with the processes holding them.
  */
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "error.h"
+#include "loader.h"
 #include "runtime.h"
 
 #define BATCH 4096
 
-static int _fail(char **err, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int _fail(char **err, int r, const char *fmt, ...)
+/*
+ * Reads array map FD's entries 0..n-1 in batches, calling FN with each key's
+ * value (per-CPU maps: one value per CPU, VALUE_SIZE each). 0 or -errno.
+ */
+static int _read_array(int fd, uint32_t n, size_t value_size, void (*fn)(void *ctx, uint32_t key, const void *v),
+		       void *ctx)
 {
-	va_list ap;
-
-	va_start(ap, fmt);
-	if (vasprintf(err, fmt, ap) < 0)
-		abort();
-	va_end(ap);
-	return r;
-}
-
-/* Sums of the per-CPU counters of rules 0..n (n: no rule matched), read in batches. */
-static int _hits(int fd, uint32_t n, uint64_t *out)
-{
-	int ncpus = libbpf_num_possible_cpus();
 	_cleanup_free_ uint32_t *keys = calloc(BATCH, sizeof(uint32_t));
-	_cleanup_free_ uint64_t *vals = calloc((size_t)BATCH * (size_t)(ncpus > 0 ? ncpus : 1), sizeof(uint64_t));
+	_cleanup_free_ uint8_t *vals = calloc(BATCH, value_size);
 	uint32_t next = 0;
 	bool first = true;
 
-	if (ncpus <= 0 || !keys || !vals)
+	if (!keys || !vals)
 		return -ENOMEM;
-	for (uint32_t done = 0; done <= n;) {
+	for (uint32_t done = 0; done < n;) {
 		uint32_t count = BATCH;
 		int r = bpf_map_lookup_batch(fd, first ? NULL : &next, &next, keys, vals, &count, NULL);
 		if (r < 0 && errno != ENOENT)
 			return -errno;
-		for (uint32_t i = 0; i < count; i++) {
-			uint64_t sum = 0;
-			for (int c = 0; c < ncpus; c++)
-				sum += vals[(size_t)i * (size_t)ncpus + (size_t)c];
-			if (keys[i] <= n)
-				out[keys[i]] = sum;
-		}
+		for (uint32_t i = 0; i < count; i++)
+			if (keys[i] < n)
+				fn(ctx, keys[i], vals + (size_t)i * value_size);
 		done += count;
 		first = false;
 		if (r < 0 || count == 0)
@@ -59,31 +48,23 @@ static int _hits(int fd, uint32_t n, uint64_t *out)
 	return 0;
 }
 
-struct origin {
-	uint32_t file, line;
+struct hits_ctx {
+	uint64_t *counts;
+	int ncpus;
 };
 
-static int _origins(int fd, uint32_t n, struct origin *out)
+static void _sum(void *ctx, uint32_t key, const void *v)
 {
-	_cleanup_free_ uint32_t *keys = calloc(BATCH, sizeof(uint32_t));
-	_cleanup_free_ struct origin *vals = calloc(BATCH, sizeof(struct origin));
-	uint32_t next = 0;
-	bool first = true;
+	struct hits_ctx *h = ctx;
+	const uint64_t *per = v;
 
-	if (!keys || !vals)
-		return -ENOMEM;
-	for (;;) {
-		uint32_t count = BATCH;
-		int r = bpf_map_lookup_batch(fd, first ? NULL : &next, &next, keys, vals, &count, NULL);
-		if (r < 0 && errno != ENOENT)
-			return -errno;
-		for (uint32_t i = 0; i < count; i++)
-			if (keys[i] < n)
-				out[keys[i]] = vals[i];
-		first = false;
-		if (r < 0 || count == 0)
-			return 0;
-	}
+	for (int c = 0; c < h->ncpus; c++)
+		h->counts[key] += per[c];
+}
+
+static void _record(void *ctx, uint32_t key, const void *v)
+{
+	memcpy((struct steer_rule_record *)ctx + key, v, sizeof(struct steer_rule_record));
 }
 
 static int _listeners(void *ctx)
@@ -91,180 +72,115 @@ static int _listeners(void *ctx)
 	return sockinfo_listeners(ctx);
 }
 
-static json_object *_socket(uint32_t slot, uint64_t cookie, const sockinfo_vec *socks, bool *dual)
+/* The sockets in each service's slots, and what its rules steer to it that no socket takes. */
+static void _services(struct rt_status *s, int sockets, const sockinfo_vec *socks)
 {
-	json_object *o = json_object_new_object(), *procs = json_object_new_array();
-	static const char *const names[] = { "tcp", "tcp", "udp", "udp" };
-
-	json_object_object_add(o, "proto", json_object_new_string(names[slot % 4]));
-	json_object_object_add(o, "family", json_object_new_int(slot % 2 ? 6 : 4));
-	json_object_object_add(o, "slot", json_object_new_int((int)slot));
-	json_object_object_add(o, "cookie", json_object_new_uint64(cookie));
-	for (size_t i = 0; i < socks->n; i++) {
-		const struct sockinfo *si = &socks->v[i];
-		if (si->cookie != cookie)
-			continue;
-		char buf[PREFIX_STRLEN], local[PREFIX_STRLEN + 16];
-		addr_format(si->addr, si->family, buf);
-		snprintf(local, sizeof(local), si->family == FAM_V6 ? "[%s]:%u" : "%s:%u", buf, si->port);
-		json_object_object_add(o, "local", json_object_new_string(local));
-		*dual = si->family == FAM_V6 && !si->v6only;
-		json_object_object_add(o, "dual_stack", json_object_new_boolean(*dual));
-		owner_vec owners = { 0 };
-		sockinfo_owners(si->inode, &owners);
-		for (size_t k = 0; k < owners.n; k++) {
-			json_object *p = json_object_new_object();
-			json_object_object_add(p, "pid", json_object_new_int(owners.v[k].pid));
-			json_object_object_add(p, "comm", json_object_new_string(owners.v[k].comm));
-			json_object_object_add(p, "cgroup", json_object_new_string(owners.v[k].cgroup));
-			json_object_array_add(procs, p);
-		}
-		vec_free(&owners);
-		break;
-	}
-	json_object_object_add(o, "processes", procs);
-	return o;
-}
-
-/* Each service of the metadata with the sockets its slots hold and the ones it lacks. */
-static json_object *_services(json_object *meta, int sockets, const sockinfo_vec *socks)
-{
-	json_object *out = json_object_new_array(), *svcs;
-
-	if (!json_object_object_get_ex(meta, "services", &svcs))
-		return out;
-	for (size_t k = 0; k < json_object_array_length(svcs); k++) {
-		json_object *s = json_object_array_get_idx(svcs, k), *name, *base, *protos;
-		json_object *o = json_object_new_object(), *list = json_object_new_array(), *missing = json_object_new_array();
-		json_object *us;
-		uint8_t used = 0;
-		json_object_object_get_ex(s, "name", &name);
-		json_object_object_get_ex(s, "slot", &base);
-		json_object_object_get_ex(s, "protos", &protos);
-		if (json_object_object_get_ex(s, "used_slots", &us))
-			used = (uint8_t)json_object_get_int(us);
-		json_object_object_add(o, "name", json_object_get(name));
-		json_object_object_add(o, "slot", json_object_get(base));
-		json_object_object_add(o, "protos", json_object_get(protos));
-		bool held[4] = { false }, dual[4] = { false };
-		for (uint32_t i = 0; i < 4; i++) {
-			uint32_t slot = (uint32_t)json_object_get_int(base) + i;
-			uint64_t cookie;
-			if (bpf_map_lookup_elem(sockets, &slot, &cookie) < 0)
+	for (uint32_t k = 0; k < s->cur.m.nservices; k++) {
+		struct status_service *ss = &s->services[k];
+		bool held[STEER_SLOTS_PER_SERVICE] = { false }, dual[STEER_SLOTS_PER_SERVICE] = { false };
+		ss->svc = &s->cur.m.services[k];
+		ss->slot = s->cur.slot[k];
+		for (uint32_t i = 0; i < STEER_SLOTS_PER_SERVICE; i++) {
+			struct status_socket *so = &ss->sockets[ss->nsockets];
+			uint32_t slot = ss->slot + i;
+			if (bpf_map_lookup_elem(sockets, &slot, &so->cookie) < 0)
 				continue;
-			json_object_array_add(list, _socket(slot, cookie, socks, &dual[i]));
+			so->slot = slot;
+			so->proto = i & STEER_SLOT_UDP ? PROTO_UDP : PROTO_TCP;
+			so->family = i & STEER_SLOT_V6 ? FAM_V6 : FAM_V4;
+			for (size_t n = 0; n < socks->n && !so->found; n++) {
+				const struct sockinfo *si = &socks->v[n];
+				if (si->cookie != so->cookie)
+					continue;
+				so->found = true;
+				so->addr = si->addr;
+				so->port = si->port;
+				so->dual_stack = si->family == FAM_V6 && !si->v6only;
+				sockinfo_owners(si->inode, &so->owners);
+			}
 			held[i] = true;
+			dual[i] = so->dual_stack;
+			ss->nsockets++;
 		}
-		/* What the rules steer here and no slot holds; an IPv4 lookup may use a dual-stack IPv6 socket. */
-		static const char *const names[] = { "tcp/ipv4", "tcp/ipv6", "udp/ipv4", "udp/ipv6" };
-		for (int i = 0; i < 4; i++)
-			if ((used & (1u << i)) && !held[i] && !(i % 2 == 0 && held[i + 1] && dual[i + 1]))
-				json_object_array_add(missing, json_object_new_string(names[i]));
-		json_object_object_add(o, "sockets", list);
-		json_object_object_add(o, "missing", missing);
-		json_object_array_add(out, o);
+		/* An IPv4 lookup may use a dual-stack IPv6 socket. */
+		for (uint32_t i = 0; i < STEER_SLOTS_PER_SERVICE; i++)
+			if ((ss->svc->used_slots & (1u << i)) && !held[i] &&
+			    !(!(i & STEER_SLOT_V6) && held[i | STEER_SLOT_V6] && dual[i | STEER_SLOT_V6]))
+				ss->missing |= (uint8_t)(1u << i);
 	}
-	return out;
 }
 
-int rt_status(const struct rt_target *t, json_object **out, char **err)
+static void _missing(struct rt_status *s, const char *path)
 {
-	struct rt_state st;
-	json_object *meta = NULL, *doc = json_object_new_object();
-	char path[PATH_MAX];
+	if (!s->problem[0])
+		snprintf(s->problem, sizeof(s->problem), "'%s' is missing; 'steer detach' removes this state", path);
+}
+
+int rt_status(const struct rt_target *t, struct rt_status *out)
+{
+	_cleanup_state_ struct rt_state st = { .netns_fd = -1, .lock_fd = -1 };
 	_cleanup_close_ int hits = -1, rules = -1, sockets = -1;
 	_cleanup_free_ uint64_t *counts = NULL;
-	_cleanup_free_ struct origin *origins = NULL;
+	_cleanup_free_ struct steer_rule_record *recs = NULL;
+	char path[PATH_MAX];
 	sockinfo_vec socks = { 0 };
 	int r;
 
-	*err = NULL;
-	*out = NULL;
-	r = state_open(&st, t, STATE_READ);
-	if (r == -ENOENT) {
-		json_object_object_add(doc, "applied", json_object_new_boolean(0));
-		json_object_object_add(doc, "netns", json_object_new_uint64(st.netns_ino));
-		*out = doc;
-		state_close(&st);
+	memset(out, 0, sizeof(*out));
+	if ((r = state_open(&st, t, STATE_READ)) < 0)
+		return r;
+	out->netns = st.netns_ino;
+	snprintf(out->dir, sizeof(out->dir), "%s", st.dir);
+	if (!st.applied)
 		return 0;
-	}
-	if (r < 0) {
-		r = _fail(err, r, "%s", st.err);
-		goto out;
-	}
-	if ((r = state_meta_read(&st, &meta)) < 0) {
-		r = _fail(err, r, "%s", st.err);
-		goto out;
-	}
-	json_object_object_add(doc, "applied", json_object_new_boolean(1));
-	json_object_object_add(doc, "netns", json_object_new_uint64(st.netns_ino));
-	json_object_object_add(doc, "state", json_object_new_string(st.dir));
-	json_object *policy = json_object_new_object(), *v;
-	static const char *const keys[] = { "policy", "sha256", "applied", "strategy", "rules" };
-	for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
-		if (json_object_object_get_ex(meta, keys[i], &v))
-			json_object_object_add(policy, strcmp(keys[i], "policy") == 0 ? "path" : keys[i], json_object_get(v));
-	json_object_object_add(doc, "policy", policy);
+	out->applied = true;
+	out->link_id = st.link_id;
+	memcpy(out->problem, st.problem, sizeof(out->problem));
+	out->cur = st.cur;
+	memset(&st.cur, 0, sizeof(st.cur)); /* out owns it now */
+	out->prog_id = out->cur.prog_id;
+	if (out->problem[0] || !(out->services = calloc(out->cur.m.nservices + 1, sizeof(*out->services))))
+		return 0;
 
-	state_path(&st, "link", path);
-	struct bpf_link *link = bpf_link__open(path);
-	if (link) {
-		struct bpf_link_info li = { 0 };
-		uint32_t len = sizeof(li);
-		json_object *prog = json_object_new_object();
-		if (bpf_obj_get_info_by_fd(bpf_link__fd(link), &li, &len) == 0) {
-			json_object_object_add(prog, "id", json_object_new_int64(li.prog_id));
-			json_object_object_add(prog, "link_id", json_object_new_int64(li.id));
-		}
-		json_object_object_add(doc, "program", prog);
-		bpf_link__disconnect(link);
-		bpf_link__destroy(link);
-	}
+	uint32_t n = out->cur.m.nrules;
+	int ncpus = libbpf_num_possible_cpus();
+	counts = calloc(n + 1, sizeof(uint64_t));
+	recs = calloc(n + 1, sizeof(*recs));
+	state_gen_path(&st, out->prog_id, "hits", path);
+	if ((hits = bpf_obj_get(path)) < 0)
+		_missing(out, path);
+	state_gen_path(&st, out->prog_id, "rules", path);
+	if ((rules = bpf_obj_get(path)) < 0)
+		_missing(out, path);
+	state_path(&st, loader_persistent[LOADER_SOCKETS].pin, path);
+	if ((sockets = bpf_obj_get(path)) < 0)
+		_missing(out, path);
+	if (out->problem[0])
+		return 0;
+	struct hits_ctx hc = { counts, ncpus };
+	if (!counts || !recs || ncpus <= 0 ||
+	    _read_array(hits, n + 1, (size_t)ncpus * sizeof(uint64_t), _sum, &hc) < 0 ||
+	    _read_array(rules, n, sizeof(*recs), _record, recs) < 0)
+		return error_set(-EIO, "cannot read the rule counters in '%s'", st.dir);
+	for (uint32_t i = 0; i < n; i++)
+		if (counts[i])
+			vec_push(&out->rules, ((struct status_rule){ i, recs[i], counts[i] }));
+	out->unmatched = counts[n];
 
-	uint32_t nrules = json_object_object_get_ex(meta, "rules", &v) ? (uint32_t)json_object_get_int64(v) : 0;
-	json_object *files = NULL, *rl = json_object_new_array();
-	json_object_object_get_ex(meta, "files", &files);
-	counts = calloc(nrules + 1, sizeof(uint64_t));
-	origins = calloc(nrules + 1, sizeof(struct origin));
-	state_path(&st, "hits", path);
-	hits = bpf_obj_get(path);
-	state_path(&st, "rules", path);
-	rules = bpf_obj_get(path);
-	if (!counts || !origins || hits < 0 || rules < 0 || _hits(hits, nrules, counts) < 0 ||
-	    _origins(rules, nrules, origins) < 0) {
-		json_object_put(rl);
-		r = _fail(err, -EIO, "cannot read the rule counters in '%s'", st.dir);
-		goto out;
-	}
-	for (uint32_t i = 0; i < nrules; i++) {
-		if (!counts[i])
-			continue;
-		char where[PATH_MAX + 16];
-		json_object *f = files ? json_object_array_get_idx(files, origins[i].file) : NULL;
-		snprintf(where, sizeof(where), "%s:%u", f ? json_object_get_string(f) : "?", origins[i].line);
-		json_object *o = json_object_new_object();
-		json_object_object_add(o, "index", json_object_new_int64(i));
-		json_object_object_add(o, "where", json_object_new_string(where));
-		json_object_object_add(o, "hits", json_object_new_uint64(counts[i]));
-		json_object_array_add(rl, o);
-	}
-	json_object_object_add(doc, "rules", rl);
-	json_object_object_add(doc, "unmatched", json_object_new_uint64(counts[nrules]));
-
-	state_path(&st, "sockets", path);
-	if ((sockets = bpf_obj_get(path)) < 0) {
-		r = _fail(err, -errno, "cannot open the sockets map at '%s': %s", path, strerror(errno));
-		goto out;
-	}
 	state_in_netns(&st, _listeners, &socks);
-	json_object_object_add(doc, "services", _services(meta, sockets, &socks));
-	*out = doc;
-	doc = NULL;
-	r = 0;
-out:
+	_services(out, sockets, &socks);
 	vec_free(&socks);
-	json_object_put(doc);
-	json_object_put(meta);
-	state_close(&st);
-	return r;
+	error_clear();
+	return 0;
+}
+
+void rt_status_free(struct rt_status *s)
+{
+	for (uint32_t k = 0; s->services && k < s->cur.m.nservices; k++)
+		for (uint32_t i = 0; i < s->services[k].nsockets; i++)
+			vec_free(&s->services[k].sockets[i].owners);
+	free(s->services);
+	vec_free(&s->rules);
+	applied_state_free(&s->cur);
+	memset(s, 0, sizeof(*s));
 }

@@ -11,8 +11,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "clang.h"
 #include "cleanup.h"
+#include "error.h"
 
 /* A listening or bound socket on the wildcard address, port chosen by the kernel. */
 static int _throwaway(int family, uint8_t proto)
@@ -33,127 +33,90 @@ static int _throwaway(int family, uint8_t proto)
 	return TAKE_FD(fd);
 }
 
-static int _fail(char **err, int r, const char *what)
+static int _fail(int r, const char *what)
 {
-	if (asprintf(err, "%s: %s", what, strerror(-r)) < 0)
-		abort();
-	return r;
+	return error_set(r, "%s: %s", what, strerror(-r));
 }
 
 /* Loads the object with IIF bound to ifindex 0, sharing the sockets map once it exists. */
-static int _load(struct testrun *tr, const char *iif, char **err)
+static int _load(struct testrun *tr, const char *iif)
 {
-	const struct ir_policy *p = tr->p;
-	_cleanup_free_ uint32_t *slots = calloc(p->nservices + 1, sizeof(uint32_t));
-	_cleanup_free_ uint32_t *ifindex = calloc(p->nifaces + 1, sizeof(uint32_t));
-	char *lerr = NULL;
+	const struct built_manifest *m = &tr->b->m;
+	_cleanup_free_ uint32_t *slots = calloc(m->nservices + 1, sizeof(uint32_t));
+	_cleanup_free_ uint32_t *ifindex = calloc(m->nifaces + 1, sizeof(uint32_t));
+	int persistent[LOADER_NPERSISTENT] = { [LOADER_SOCKETS] = tr->sockets_fd };
 	int r;
 
 	if (!slots || !ifindex)
-		return _fail(err, -ENOMEM, "cannot allocate");
-	for (uint32_t s = 0; s < p->nservices; s++)
-		slots[s] = 4 * s;
-	for (uint32_t i = 0; i < p->nifaces; i++)
-		ifindex[i] = iif && strcmp(p->ifaces[i], iif) == 0 ? 0 : 0x7fff0000u + i;
-	struct load_opts lo = {
-		.service_slot = slots, .nservices = p->nservices, .ifindex = ifindex, .nifaces = p->nifaces,
-		.sockets_fd = tr->sockets_fd, .verbose = tr->verbose, .data = tr->data, .data_chunks = tr->data_chunks,
-	};
+		return _fail(-ENOMEM, "cannot allocate");
+	for (uint32_t s = 0; s < m->nservices; s++)
+		slots[s] = STEER_SLOTS_PER_SERVICE * s;
+	for (uint32_t i = 0; i < m->nifaces; i++)
+		ifindex[i] = iif && strcmp(m->ifaces[i], iif) == 0 ? 0 : 0x7fff0000u + i;
+	struct load_opts lo = { .service_slot = slots, .ifindex = ifindex, .persistent_fd = persistent, .verbose = tr->verbose };
 	loader_close(&tr->prog);
-	r = loader_load(tr->obj, tr->objlen, &lo, &tr->prog, &lerr);
-	if (r < 0) {
-		if (asprintf(err, "the kernel refused the program: %s", lerr) < 0)
-			abort();
-		free(lerr);
+	if ((r = loader_load(tr->b, &lo, &tr->prog)) < 0)
 		return r;
-	}
-	tr->prog_fd = bpf_program__fd(tr->prog.prog);
-	tr->hits_fd = bpf_map__fd(tr->prog.hits);
+	tr->prog_fd = bpf_program__fd(loader_prog(&tr->prog, STEER_NAME(STEER_PROG_LOOKUP)));
+	tr->hits_fd = bpf_map__fd(loader_map(&tr->prog, STEER_NAME(STEER_MAP_HITS)));
 	free(tr->iif);
 	tr->iif = iif ? strdup(iif) : NULL;
-	if (tr->sockets_fd < 0 && (tr->sockets_fd = dup(bpf_map__fd(tr->prog.sockets))) < 0)
-		return _fail(err, -errno, "cannot keep the sockets map");
+	if (tr->sockets_fd < 0 &&
+	    (tr->sockets_fd = dup(bpf_map__fd(loader_map(&tr->prog, loader_persistent[LOADER_SOCKETS].map)))) < 0)
+		return _fail(-errno, "cannot keep the sockets map");
 	return 0;
 }
 
-int testrun_open(const struct ir_policy *p, const struct testrun_opts *o, struct diag_list *diags, struct testrun *tr,
-		 char **err)
+int testrun_open(const struct built_policy *b, const struct testrun_opts *o, struct testrun *tr)
 {
-	struct clang_opts co = { .clang = o->clang, .verbose = o->verbose };
-	struct backend_program bp;
+	const struct built_manifest *m = &b->m;
 	int r;
 
 	memset(tr, 0, sizeof(*tr));
-	*err = NULL;
-	tr->p = p;
+	tr->b = b;
 	tr->verbose = o->verbose;
 	tr->prog_fd = tr->hits_fd = tr->sockets_fd = -1;
-	r = backend_build(p, o->strategy, &bp);
-	if (r < 0)
-		return _fail(err, r, "cannot build the program");
-	r = clang_compile(p, &bp, &co, diags, &tr->obj, &tr->objlen);
-	tr->data = bp.data;
-	tr->data_chunks = bp.data_chunks;
-	bp.data = NULL;
-	backend_program_free(&bp);
-	if (r < 0)
-		return r == -EINVAL ? r : _fail(err, r, "cannot run clang");
-
 	if (unshare(CLONE_NEWNET) < 0)
-		return _fail(err, -errno, "cannot create a private network namespace (--bpf needs root)");
-	if ((r = _load(tr, o->iif, err)) < 0)
+		return _fail(-errno, "cannot create a private network namespace (--bpf needs root)");
+	if ((r = _load(tr, o->iif)) < 0)
 		return r;
 
-	tr->cookies = calloc((size_t)p->nservices * 4 + 1, sizeof(uint64_t));
-	tr->fds = calloc((size_t)p->nservices * 4 + 1, sizeof(int));
+	tr->cookies = calloc((size_t)m->nservices * STEER_SLOTS_PER_SERVICE + 1, sizeof(uint64_t));
+	tr->fds = calloc((size_t)m->nservices * STEER_SLOTS_PER_SERVICE + 1, sizeof(int));
 	if (!tr->cookies || !tr->fds)
-		return _fail(err, -ENOMEM, "cannot allocate");
-	for (uint32_t s = 0; s < p->nservices; s++) {
-		for (uint32_t k = 0; k < 4; k++) {
-			uint8_t proto = k < 2 ? PROTO_TCP : PROTO_UDP;
-			int fam = k % 2 ? FAM_V6 : FAM_V4;
+		return _fail(-ENOMEM, "cannot allocate");
+	for (uint32_t s = 0; s < m->nservices; s++) {
+		for (uint32_t k = 0; k < STEER_SLOTS_PER_SERVICE; k++) {
+			uint8_t proto = k & STEER_SLOT_UDP ? PROTO_UDP : PROTO_TCP;
+			int fam = k & STEER_SLOT_V6 ? FAM_V6 : FAM_V4;
 			int fd = _throwaway(fam, proto);
-			uint32_t slot = 4 * s + k;
+			uint32_t slot = STEER_SLOTS_PER_SERVICE * s + k;
 			uint64_t val;
 			socklen_t len = sizeof(uint64_t);
 			if (fd < 0)
-				return _fail(err, fd, "cannot create a socket for a service");
+				return _fail(fd, "cannot create a socket for a service");
 			tr->fds[tr->nfds++] = fd;
 			val = (uint64_t)fd;
 			if (bpf_map_update_elem(tr->sockets_fd, &slot, &val, BPF_ANY) < 0)
-				return _fail(err, -errno, "cannot register a test socket");
+				return _fail(-errno, "cannot register a test socket");
 			if (getsockopt(fd, SOL_SOCKET, SO_COOKIE, &tr->cookies[slot], &len) < 0)
-				return _fail(err, -errno, "cannot read a socket's cookie");
+				return _fail(-errno, "cannot read a socket's cookie");
 		}
 	}
 	tr->ncpus = libbpf_num_possible_cpus();
 	tr->percpu = calloc(tr->ncpus > 0 ? (size_t)tr->ncpus : 1, sizeof(uint64_t));
-	tr->before = calloc((size_t)p->nrules + 1, sizeof(uint64_t));
-	tr->after = calloc((size_t)p->nrules + 1, sizeof(uint64_t));
+	tr->before = calloc((size_t)m->nrules + 1, sizeof(uint64_t));
+	tr->after = calloc((size_t)m->nrules + 1, sizeof(uint64_t));
 	if (tr->ncpus <= 0 || !tr->percpu || !tr->before || !tr->after)
-		return _fail(err, -ENOMEM, "cannot allocate");
+		return _fail(-ENOMEM, "cannot allocate");
 	return 0;
 }
 
-int testrun_bind_iif(struct testrun *tr, const char *iif, char **err)
+int testrun_bind_iif(struct testrun *tr, const char *iif)
 {
 	if ((!iif && !tr->iif) || (iif && tr->iif && strcmp(iif, tr->iif) == 0))
 		return 0;
-	return _load(tr, iif, err);
-}
-
-int testrun_expect(void *ctx, const struct ir_expect *x, struct verdict *out)
-{
-	struct testrun *tr = ctx;
-	char *err = NULL;
-	int r = testrun_bind_iif(tr, x->iif_name, &err);
-
-	if (r < 0) {
-		fprintf(stderr, "steer: error: %s\n", err);
-		free(err);
-		return r;
-	}
-	return testrun_verdict(tr, &x->t, true, out);
+	return _load(tr, iif);
 }
 
 uint64_t testrun_hits(struct testrun *tr, uint32_t rule)
@@ -171,7 +134,7 @@ uint64_t testrun_hits(struct testrun *tr, uint32_t rule)
 static void _snapshot(struct testrun *tr, uint64_t *out)
 {
 	enum { BATCH = 65536 };
-	uint32_t n = tr->p->nrules + 1, done = 0, next = 0;
+	uint32_t n = tr->b->m.nrules + 1, done = 0, next = 0;
 	_cleanup_free_ uint32_t *keys = malloc(BATCH * sizeof(uint32_t));
 	_cleanup_free_ uint64_t *vals = malloc((size_t)BATCH * (size_t)tr->ncpus * sizeof(uint64_t));
 
@@ -229,10 +192,10 @@ static int _run(struct testrun *tr, const struct tuple *t, struct verdict *out)
 		out->kind = ACT_DROP;
 	} else if (ctx.cookie) {
 		out->kind = ACT_PASS;
-		for (uint32_t i = 0; i < tr->p->nservices * 4; i++) {
+		for (uint32_t i = 0; i < tr->b->m.nservices * STEER_SLOTS_PER_SERVICE; i++) {
 			if (tr->cookies[i] == ctx.cookie) {
 				out->kind = ACT_SERVICE;
-				out->service = i / 4;
+				out->service = i / STEER_SLOTS_PER_SERVICE;
 			}
 		}
 	} else {
@@ -250,7 +213,7 @@ int testrun_verdict(struct testrun *tr, const struct tuple *t, bool want_rule, s
 	if ((r = _run(tr, t, out)) < 0 || !want_rule)
 		return r;
 	_snapshot(tr, tr->after);
-	for (uint32_t i = 0; i < tr->p->nrules; i++)
+	for (uint32_t i = 0; i < tr->b->m.nrules; i++)
 		if (tr->after[i] != tr->before[i])
 			out->rule = i;
 	return 0;
@@ -258,7 +221,7 @@ int testrun_verdict(struct testrun *tr, const struct tuple *t, bool want_rule, s
 
 int testrun_verdict_hint(struct testrun *tr, const struct tuple *t, int64_t hint, struct verdict *out)
 {
-	uint32_t c = hint == RULE_NONE ? tr->p->nrules : (uint32_t)hint;
+	uint32_t c = hint == RULE_NONE ? tr->b->m.nrules : (uint32_t)hint;
 	uint64_t before = testrun_hits(tr, c);
 	int r = _run(tr, t, out);
 
@@ -281,8 +244,6 @@ void testrun_close(struct testrun *tr)
 	free(tr->percpu);
 	free(tr->before);
 	free(tr->after);
-	free(tr->obj);
-	free(tr->data);
 	free(tr->iif);
 	if (tr->sockets_fd >= 0)
 		close(tr->sockets_fd);

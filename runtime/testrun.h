@@ -8,15 +8,11 @@
 
 #include <stdint.h>
 
-#include "backend.h"
-#include "diag.h"
-#include "eval.h"
-#include "ir.h"
+#include "built.h"
+#include "decision.h"
 #include "loader.h"
 
 struct testrun_opts {
-	const char *clang;
-	enum strategy strategy;
 	bool verbose;
 	/*
 	 * The interface test runs arrive on: BPF_PROG_TEST_RUN always reports
@@ -27,11 +23,7 @@ struct testrun_opts {
 };
 
 struct testrun {
-	const struct ir_policy *p;
-	void *obj; /* the compiled object, kept to reload with another interface bound */
-	size_t objlen;
-	uint32_t *data; /* the table strategy's data, kept for reloads */
-	uint32_t data_chunks;
+	const struct built_policy *b; /* borrowed: kept to reload with another interface bound */
 	bool verbose;
 	char *iif; /* the interface bound to ifindex 0, or NULL */
 	struct rt_program prog;
@@ -43,17 +35,11 @@ struct testrun {
 	uint64_t *before, *after, *percpu; /* counter snapshots */
 };
 
-/* Runs an expect through the program: a verdict_fn (expect.h) whose context is a testrun. */
-int testrun_expect(void *ctx, const struct ir_expect *x, struct verdict *out);
-
 /*
- * Compiles P, moves this process into a new network namespace, creates the
- * sockets and loads the program. Returns -EINVAL when clang rejected the
- * code (reported in DIAGS), -ENOENT when clang is missing, other -errno with
- * ERR set (EPERM: not root).
+ * Moves this process into a new network namespace, creates the sockets and
+ * loads B's program. 0, or -errno with the message set (EPERM: not root).
  */
-int testrun_open(const struct ir_policy *p, const struct testrun_opts *o, struct diag_list *diags, struct testrun *tr,
-		 char **err);
+int testrun_open(const struct built_policy *b, const struct testrun_opts *o, struct testrun *tr);
 /*
  * The program's verdict for T. With WANT_RULE the deciding rule is found from
  * the counters (a read of every rule's); otherwise out->rule is RULE_NONE.
@@ -66,7 +52,7 @@ int testrun_verdict(struct testrun *tr, const struct tuple *t, bool want_rule, s
  */
 int testrun_verdict_hint(struct testrun *tr, const struct tuple *t, int64_t hint, struct verdict *out);
 /* Reloads the program with interface IIF (or none) as the one test runs arrive on. */
-int testrun_bind_iif(struct testrun *tr, const char *iif, char **err);
+int testrun_bind_iif(struct testrun *tr, const char *iif);
 /* Times rule RULE (or the no-match counter, at nrules) has decided so far. */
 uint64_t testrun_hits(struct testrun *tr, uint32_t rule);
 void testrun_close(struct testrun *tr);

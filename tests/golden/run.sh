@@ -14,7 +14,7 @@
 #   c/NAME.steer     a valid policy. NAME.c holds the generated BPF C
 #                    (`--emit c`, the dry-run dump), NAME.tree the decision
 #                    structure (`--emit tree`); the C must also compile with
-#                    clang (`steer compile -o`). NAME.args, when it exists, adds
+#                    clang (`steer compile --emit obj -o`). NAME.args, when it exists, adds
 #                    options to each (e.g. --strategy table).
 #
 # Usage: bash tests/golden/run.sh path/to/steer
@@ -111,11 +111,11 @@ _obj_case() {
 	local policy=$1 name args=()
 	name=$(basename "$policy" .steer)
 	[[ -f $here/c/$name.args ]] && read -ra args <"$here/c/$name.args"
-	if (cd "$here/c" && "$steer" compile "$name.steer" -o "$tmp/$name.o" "${args[@]}") 2>"$tmp/stderr" && [[ -s $tmp/$name.o ]]; then
+	if (cd "$here/c" && "$steer" compile "$name.steer" --emit obj -o "$tmp/$name.o" "${args[@]}") 2>"$tmp/stderr" && [[ -s $tmp/$name.o ]]; then
 		echo "ok   c/$name.o"
 		passed=$((passed + 1))
 	else
-		_fail "c/$name.o" "steer compile -o did not produce an object:"
+		_fail "c/$name.o" "steer compile --emit obj -o did not produce an object:"
 		cat "$tmp/stderr"
 	fi
 }

@@ -2,7 +2,62 @@
 #define STEER_NRULES 6
 #define STEER_NSERVICES 3
 #define STEER_NIFACES 0
-#define STEER_SOCKET_SLOTS 4096
+
+/*
+ * Everything the BPF programs and steer's C code must agree on: the socket
+ * slots, the table strategy's entry flags, the action encoding, the names of
+ * maps and programs, and the records user space reads from maps. Included by
+ * the templates (and so written at the top of every generated program) and by
+ * the compiler and the runtime; one definition, so neither side can drift.
+ */
+#ifndef STEER_ABI_H
+#define STEER_ABI_H
+
+#include <linux/types.h>
+
+/* Four socket slots per service, at service_slot + UDP? + IPv6?, in a sockmap of fixed size. */
+#define STEER_MAX_SERVICES 1024
+#define STEER_SLOTS_PER_SERVICE 4
+#define STEER_SOCKET_SLOTS (STEER_SLOTS_PER_SERVICE * STEER_MAX_SERVICES)
+#define STEER_SLOT_UDP 2
+#define STEER_SLOT_V6 1
+
+/*
+ * An entry of a table-strategy address trie: STEER_LEAF | class ends the
+ * walk; STEER_LIST | index is a short list of (bits, length) -> entry;
+ * anything else is the chunk the next 8 bits index.
+ */
+#define STEER_LEAF 0x80000000u
+#define STEER_LIST 0x40000000u
+#define STEER_LIST_ITEMS 7
+#define STEER_CHUNK_ENTRIES 256
+
+/* A rule's action as one word: kind in the top two bits, "or pass" in bit 29, the service below. */
+#define STEER_ACT_SERVICE 0u
+#define STEER_ACT_DROP 1u
+#define STEER_ACT_PASS 2u
+#define STEER_ACT_KIND_SHIFT 30
+#define STEER_ACT_OR_PASS (1u << 29)
+#define STEER_ACT_SERVICE_MASK 0x1fffffffu
+
+/* Map and program names, as the templates declare them and libbpf finds them. */
+#define STEER_MAP_SOCKETS steer_sockets
+#define STEER_MAP_HITS steer_hits
+#define STEER_MAP_DATA steer_data
+#define STEER_PROG_LOOKUP steer_lookup
+#define STEER_VAR_SERVICE_SLOT steer_service_slot
+#define STEER_VAR_IFINDEX steer_ifindex
+#define STEER_NAME(x) STEER_NAME_(x)
+#define STEER_NAME_(x) #x
+
+/* What the rules map holds for each rule: where it is written, and what it does. */
+struct steer_rule_record {
+	__u32 file; /* index into the applied state's file list */
+	__u32 line, col;
+	__u32 action; /* STEER_ACT_* encoding */
+};
+
+#endif
 
 /*
  * The fixed part of every program steer generates. The compiler writes the
@@ -13,9 +68,12 @@
 #include <linux/in.h>
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
+#ifndef STEER_ABI_H /* the generated program carries the header's text above */
+#include "steer_abi.h"
+#endif
 
 #ifndef STEER_NRULES
-#error "the compiler defines STEER_NRULES, STEER_NSERVICES, STEER_NIFACES and STEER_SOCKET_SLOTS"
+#error "the compiler defines STEER_NRULES, STEER_NSERVICES and STEER_NIFACES"
 #endif
 
 #define AF_INET 2
@@ -30,7 +88,7 @@ struct {
 	__uint(max_entries, STEER_SOCKET_SLOTS);
 	__type(key, __u32);
 	__type(value, __u64);
-} steer_sockets SEC(".maps");
+} STEER_MAP_SOCKETS SEC(".maps");
 
 /* Lookups decided by each rule, per CPU; the last entry counts those no rule matched. */
 struct {
@@ -38,11 +96,11 @@ struct {
 	__uint(max_entries, STEER_NRULES + 1);
 	__type(key, __u32);
 	__type(value, __u64);
-} steer_hits SEC(".maps");
+} STEER_MAP_HITS SEC(".maps");
 
 /* Set by the loader before loading: each service's first slot, each named interface's ifindex. */
-const volatile __u32 steer_service_slot[STEER_NSERVICES + 1];
-const volatile __u32 steer_ifindex[STEER_NIFACES + 1];
+const volatile __u32 STEER_VAR_SERVICE_SLOT[STEER_NSERVICES + 1];
+const volatile __u32 STEER_VAR_IFINDEX[STEER_NIFACES + 1];
 
 /*
  * A 32-bit context field, loaded straight from the context pointer. Plain
@@ -61,7 +119,7 @@ const volatile __u32 steer_ifindex[STEER_NIFACES + 1];
 
 static __always_inline void steer_count(__u32 rule)
 {
-	__u64 *n = bpf_map_lookup_elem(&steer_hits, &rule);
+	__u64 *n = bpf_map_lookup_elem(&STEER_MAP_HITS, &rule);
 
 	if (n)
 		*n += 1;
@@ -81,18 +139,18 @@ static __always_inline int steer_verdict(__u32 rule, int verdict)
 static __always_inline int steer_service(struct bpf_sk_lookup *ctx, __u32 rule, __u32 service, int fallback)
 {
 	__u32 family = STEER_CTX(ctx, family);
-	__u32 slot = steer_service_slot[service] + (STEER_CTX(ctx, protocol) == IPPROTO_UDP ? 2 : 0);
+	__u32 slot = STEER_VAR_SERVICE_SLOT[service] + (STEER_CTX(ctx, protocol) == IPPROTO_UDP ? STEER_SLOT_UDP : 0);
 	struct bpf_sock *sk;
 	long err;
 
 	steer_count(rule);
 	if (family == AF_INET6)
-		slot += 1;
-	sk = bpf_map_lookup_elem(&steer_sockets, &slot);
+		slot += STEER_SLOT_V6;
+	sk = bpf_map_lookup_elem(&STEER_MAP_SOCKETS, &slot);
 	/* An IPv4 lookup may go to a dual-stack IPv6 socket when no IPv4 one is registered. */
 	if (!sk && family == AF_INET) {
-		slot += 1;
-		sk = bpf_map_lookup_elem(&steer_sockets, &slot);
+		slot += STEER_SLOT_V6;
+		sk = bpf_map_lookup_elem(&STEER_MAP_SOCKETS, &slot);
 	}
 	if (!sk)
 		return fallback;
@@ -105,7 +163,7 @@ static __always_inline int steer_service(struct bpf_sk_lookup *ctx, __u32 rule, 
 static __always_inline int steer_decide(struct bpf_sk_lookup *ctx);
 
 SEC("sk_lookup")
-int steer_lookup(struct bpf_sk_lookup *ctx)
+int STEER_PROG_LOOKUP(struct bpf_sk_lookup *ctx)
 {
 	return steer_decide(ctx);
 }

@@ -26,6 +26,8 @@
 #include "eval.h"
 #include "frontend.h"
 #include "ir.h"
+#include "build.h"
+#include "error.h"
 #include "testrun.h"
 
 #define SKIP 77
@@ -257,6 +259,34 @@ static void _say(const char *fmt, ...)
 	va_end(ap);
 }
 
+/* Builds the checked policy and loads it into a private namespace, as `steer eval --bpf` does. */
+static int _open(struct frontend *fe, const char *iif, const struct opts *o, struct built_policy *b, struct testrun *tr,
+		 char **why)
+{
+	struct build_opts bo = { .clang = o->clang, .strategy = o->strategy };
+	struct testrun_opts to = { .iif = iif };
+	struct diag_list d;
+	int r;
+
+	diag_init(&d);
+	r = build_policy(&fe->ir, &bo, &d, b);
+	if (r == 0)
+		r = testrun_open(b, &to, tr);
+	else
+		memset(tr, 0, sizeof(*tr));
+	if (r < 0) {
+		char *buf = NULL;
+		size_t len = 0;
+		FILE *f = open_memstream(&buf, &len);
+		diag_print(f, &d, false);
+		fprintf(f, "%s", error_message());
+		fclose(f);
+		*why = buf;
+	}
+	diag_free(&d);
+	return r;
+}
+
 /*
  * Loads TEXT and compares every tuple of TS (or generates N with the policy's
  * edges when TS is NULL). Returns the index of the first mismatch, -1 when all
@@ -266,31 +296,18 @@ static int64_t _run(const char *text, const char *iif, const struct opts *o, str
 		    bool generate, struct frontend *fe, char **why)
 {
 	struct frontend_opts fo = { 0 };
-	struct testrun_opts to = { .clang = o->clang, .strategy = o->strategy, .iif = iif };
+	_cleanup_built_ struct built_policy b = { 0 };
 	struct testrun tr;
-	struct diag_list d;
 	int64_t bad = -1;
 	int r;
 
 	*why = NULL;
 	if (frontend_run_mem(fe, "diff.steer", text, strlen(text), &fo) < 0 || diag_failed(&fe->diags))
 		return -2;
-	diag_init(&d);
-	r = testrun_open(&fe->ir, &to, &d, &tr, why);
-	if (r < 0) {
-		if (!*why) {
-			char *buf = NULL;
-			size_t len = 0;
-			FILE *f = open_memstream(&buf, &len);
-			diag_print(f, &d, false);
-			fclose(f);
-			*why = buf;
-		}
-		diag_free(&d);
+	if (_open(fe, iif, o, &b, &tr, why) < 0) {
 		testrun_close(&tr);
 		return -3;
 	}
-	diag_free(&d);
 	uint32_t iifx = iif ? ir_iface_lookup(&fe->ir, iif) : IIF_NONE;
 	for (size_t i = 0; i < n; i++) {
 		if (generate)
@@ -365,13 +382,12 @@ static void _report(const char *text, const char *iif, const struct opts *o, str
 	verdict_print(stderr, &fe.ir, &want);
 	_say("\t");
 	verdict_print_rule(stderr, &fe.ir, &want);
+	_cleanup_built_ struct built_policy b = { 0 };
 	struct testrun tr;
-	struct diag_list d;
 	struct verdict got;
-	struct testrun_opts to = { .clang = o->clang, .strategy = o->strategy, .iif = iif };
-	diag_init(&d);
 	free(why);
-	if (testrun_open(&fe.ir, &to, &d, &tr, &why) == 0 && testrun_verdict(&tr, &t, true, &got) == 0) {
+	why = NULL;
+	if (_open(&fe, iif, o, &b, &tr, &why) == 0 && testrun_verdict(&tr, &t, true, &got) == 0) {
 		_say("\nkernel:    ");
 		verdict_print(stderr, &fe.ir, &got);
 		_say("\t");
@@ -379,7 +395,6 @@ static void _report(const char *text, const char *iif, const struct opts *o, str
 	}
 	_say("\n");
 	testrun_close(&tr);
-	diag_free(&d);
 	frontend_free(&fe);
 	free(why);
 	free(cur);

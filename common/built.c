@@ -1,0 +1,346 @@
+#include "built.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "error.h"
+
+/*
+ * The file: a fixed header, then the body compressed with zlib.
+ *
+ *   0   "STEERBP\n"           magic
+ *   8   u32 format            BUILT_FORMAT; another one is refused by name
+ *   12  char built_by[20]     the steer version that wrote it, NUL-padded
+ *   32  u64 body_len          the body's length before compression
+ *   40  u32 crc32             of the compressed body
+ *   44  u32 reserved          0
+ *   48  the compressed body:  manifest, rule records, object, data
+ */
+#define BUILT_MAGIC "STEERBP\n"
+#define BUILT_FORMAT 1u
+#define BUILT_HEADER 48
+/* No policy steer can apply comes near this; a header claiming more is damaged. */
+#define BUILT_MAX_BODY (8ull << 30)
+
+static const char *const _strategies[] = { [STRATEGY_AUTO] = "auto", [STRATEGY_TREE] = "tree",
+					   [STRATEGY_TABLE] = "table" };
+
+const char *strategy_name(enum strategy s)
+{
+	return (unsigned)s < ARRAY_SIZE(_strategies) ? _strategies[s] : "?";
+}
+
+int strategy_parse(const char *s, enum strategy *out)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(_strategies); i++) {
+		if (strcmp(s, _strategies[i]) == 0) {
+			*out = (enum strategy)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+static void _strv_free(char **v, uint32_t n)
+{
+	for (uint32_t i = 0; v && i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+void built_manifest_free(struct built_manifest *m)
+{
+	free(m->policy);
+	free(m->built_by);
+	_strv_free(m->files, m->nfiles);
+	_strv_free(m->ifaces, m->nifaces);
+	for (uint32_t i = 0; m->services && i < m->nservices; i++) {
+		free(m->services[i].name);
+		free(m->services[i].listen);
+	}
+	free(m->services);
+	memset(m, 0, sizeof(*m));
+}
+
+void built_policy_free(struct built_policy *b)
+{
+	built_manifest_free(&b->m);
+	free(b->rules);
+	free(b->obj);
+	free(b->data);
+	memset(b, 0, sizeof(*b));
+}
+
+static void _put_strv(wire_buf *w, char *const *v, uint32_t n)
+{
+	wire_u32(w, n);
+	for (uint32_t i = 0; i < n; i++)
+		wire_str(w, v[i]);
+}
+
+static char **_get_strv(struct wire_reader *r, uint32_t *n)
+{
+	*n = wire_get_count(r, 4);
+	char **v = calloc(*n + 1, sizeof(char *));
+
+	if (!v) {
+		r->bad = true;
+		*n = 0;
+		return NULL;
+	}
+	for (uint32_t i = 0; i < *n && !r->bad; i++)
+		v[i] = wire_get_str(r);
+	return v;
+}
+
+void built_manifest_put(wire_buf *w, const struct built_manifest *m)
+{
+	wire_str(w, m->policy);
+	wire_str(w, m->sha256);
+	wire_str(w, m->built_by);
+	wire_u8(w, (uint8_t)m->strategy);
+	wire_u32(w, m->nrules);
+	_put_strv(w, m->files, m->nfiles);
+	_put_strv(w, m->ifaces, m->nifaces);
+	wire_u32(w, m->nservices);
+	for (uint32_t i = 0; i < m->nservices; i++) {
+		const struct built_service *s = &m->services[i];
+		wire_str(w, s->name);
+		wire_u8(w, s->protos);
+		wire_u8(w, s->used_slots);
+		wire_u32(w, s->nlisten);
+		for (uint32_t k = 0; k < s->nlisten; k++) {
+			wire_u8(w, s->listen[k].proto);
+			wire_u8(w, s->listen[k].family);
+			wire_u32(w, s->listen[k].port);
+			wire_u128(w, s->listen[k].addr);
+		}
+	}
+}
+
+bool built_manifest_get(struct wire_reader *r, struct built_manifest *m)
+{
+	_cleanup_free_ char *sha = NULL;
+
+	memset(m, 0, sizeof(*m));
+	m->policy = wire_get_str(r);
+	sha = wire_get_str(r);
+	m->built_by = wire_get_str(r);
+	m->strategy = (enum strategy)wire_get_u8(r);
+	m->nrules = wire_get_u32(r);
+	m->files = _get_strv(r, &m->nfiles);
+	m->ifaces = _get_strv(r, &m->nifaces);
+	m->nservices = wire_get_count(r, 7);
+	if (!r->bad && !(m->services = calloc(m->nservices + 1, sizeof(*m->services))))
+		r->bad = true;
+	for (uint32_t i = 0; i < m->nservices && !r->bad; i++) {
+		struct built_service *s = &m->services[i];
+		s->name = wire_get_str(r);
+		s->protos = wire_get_u8(r);
+		s->used_slots = wire_get_u8(r);
+		s->nlisten = wire_get_count(r, 22);
+		if (!r->bad && !(s->listen = calloc(s->nlisten + 1, sizeof(*s->listen))))
+			r->bad = true;
+		for (uint32_t k = 0; k < s->nlisten && !r->bad; k++) {
+			s->listen[k].proto = wire_get_u8(r);
+			s->listen[k].family = wire_get_u8(r);
+			s->listen[k].port = (uint16_t)wire_get_u32(r);
+			s->listen[k].addr = wire_get_u128(r);
+		}
+	}
+	if (!r->bad && (!sha || strlen(sha) >= sizeof(m->sha256) || m->strategy > STRATEGY_TABLE))
+		r->bad = true;
+	if (r->bad) {
+		built_manifest_free(m);
+		return false;
+	}
+	memcpy(m->sha256, sha, strlen(sha) + 1);
+	return true;
+}
+
+static void _body(const struct built_policy *b, wire_buf *w)
+{
+	built_manifest_put(w, &b->m);
+	for (uint32_t i = 0; i < b->m.nrules; i++) {
+		wire_u32(w, b->rules[i].file);
+		wire_u32(w, b->rules[i].line);
+		wire_u32(w, b->rules[i].col);
+		wire_u32(w, b->rules[i].action);
+	}
+	wire_u64(w, b->objlen);
+	wire_bytes(w, b->obj, b->objlen);
+	wire_u32(w, b->data_chunks);
+	for (uint64_t i = 0; i < (uint64_t)b->data_chunks * STEER_CHUNK_ENTRIES; i++)
+		wire_u32(w, b->data[i]);
+}
+
+static int _write_all(int fd, const void *p, size_t len)
+{
+	const char *c = p;
+
+	while (len) {
+		ssize_t n = write(fd, c, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		c += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int built_write(const struct built_policy *b, const char *path)
+{
+	wire_buf body = { 0 };
+	uint8_t head[BUILT_HEADER] = { 0 };
+	_cleanup_free_ uint8_t *z = NULL;
+	_cleanup_free_ char *tmp = NULL;
+	_cleanup_close_ int fd = -1;
+	int r;
+
+	_body(b, &body);
+	uLongf zlen = compressBound(body.n);
+	z = malloc(zlen);
+	if (!z || compress2(z, &zlen, body.v, body.n, 1) != Z_OK) {
+		vec_free(&body);
+		return error_set(-ENOMEM, "cannot compress the built policy");
+	}
+	uint32_t format = htole32(BUILT_FORMAT), crc = htole32((uint32_t)crc32_z(0, z, zlen));
+	uint64_t len = htole64(body.n);
+	vec_free(&body);
+	memcpy(head, BUILT_MAGIC, 8);
+	memcpy(head + 8, &format, 4);
+	strncpy((char *)head + 12, STEER_VERSION, 19);
+	memcpy(head + 32, &len, 8);
+	memcpy(head + 40, &crc, 4);
+
+	if (asprintf(&tmp, "%s.tmpXXXXXX", path) < 0)
+		abort();
+	if ((fd = mkostemp(tmp, O_CLOEXEC)) < 0)
+		return error_set(-errno, "cannot write '%s': %s", path, strerror(errno));
+	fchmod(fd, 0644);
+	if ((r = _write_all(fd, head, sizeof(head))) < 0 || (r = _write_all(fd, z, zlen)) < 0 ||
+	    (fsync(fd) < 0 && (r = -errno)) || (rename(tmp, path) < 0 && (r = -errno))) {
+		unlink(tmp);
+		return error_set(r, "cannot write '%s': %s", path, strerror(-r));
+	}
+	return 0;
+}
+
+static int _read_file(const char *path, uint8_t **out, size_t *len)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat sb;
+
+	if (fd < 0 || fstat(fd, &sb) < 0)
+		return error_set(-errno, "cannot read '%s': %s", path, strerror(errno));
+	if (!S_ISREG(sb.st_mode))
+		return error_set(-EINVAL, "'%s' is not a regular file", path);
+	if ((uint64_t)sb.st_size > BUILT_MAX_BODY)
+		return error_set(-EBADMSG, "'%s' is too large to be a built policy", path);
+	_cleanup_free_ uint8_t *buf = malloc((size_t)sb.st_size + 1);
+	size_t got = 0;
+	if (!buf)
+		return error_set(-ENOMEM, "cannot read '%s': out of memory", path);
+	while (got < (size_t)sb.st_size) {
+		ssize_t n = read(fd, buf + got, (size_t)sb.st_size - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return error_set(n < 0 ? -errno : -EIO, "cannot read '%s': %s", path,
+					 n < 0 ? strerror(errno) : "it shrank while being read");
+		got += (size_t)n;
+	}
+	*out = TAKE_PTR(buf);
+	*len = got;
+	return 0;
+}
+
+bool built_sniff(const char *path)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	char magic[8];
+	struct stat sb;
+
+	return fd >= 0 && fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && read(fd, magic, 8) == 8 &&
+	       memcmp(magic, BUILT_MAGIC, 8) == 0;
+}
+
+static int _parse(const char *path, const uint8_t *p, size_t len, struct built_policy *b)
+{
+	struct wire_reader r = { .p = p, .len = len };
+
+	if (!built_manifest_get(&r, &b->m))
+		return error_set(-EBADMSG, "'%s' is damaged: its manifest does not read", path);
+	if (!(b->rules = calloc(b->m.nrules + 1, sizeof(*b->rules))) || (uint64_t)b->m.nrules * 16 > len - r.off)
+		return error_set(-EBADMSG, "'%s' is damaged: its rules do not read", path);
+	for (uint32_t i = 0; i < b->m.nrules; i++) {
+		b->rules[i].file = wire_get_u32(&r);
+		b->rules[i].line = wire_get_u32(&r);
+		b->rules[i].col = wire_get_u32(&r);
+		b->rules[i].action = wire_get_u32(&r);
+		if (b->rules[i].file >= b->m.nfiles)
+			r.bad = true;
+	}
+	uint64_t objlen = wire_get_u64(&r);
+	const void *obj = objlen <= len ? wire_get_bytes(&r, (size_t)objlen) : NULL;
+	if (!obj || !(b->obj = malloc(objlen + 1)))
+		return error_set(-EBADMSG, "'%s' is damaged: its program does not read", path);
+	memcpy(b->obj, obj, objlen);
+	b->objlen = objlen;
+	b->data_chunks = wire_get_count(&r, STEER_CHUNK_ENTRIES * 4);
+	if (!r.bad && b->data_chunks) {
+		size_t n = (size_t)b->data_chunks * STEER_CHUNK_ENTRIES;
+		if (!(b->data = malloc(n * sizeof(uint32_t))))
+			return error_set(-ENOMEM, "cannot read '%s': out of memory", path);
+		for (size_t i = 0; i < n; i++)
+			b->data[i] = wire_get_u32(&r);
+	}
+	if (r.bad || r.off != len)
+		return error_set(-EBADMSG, "'%s' is damaged: its contents do not read", path);
+	return 0;
+}
+
+int built_read(const char *path, struct built_policy *out)
+{
+	_cleanup_free_ uint8_t *file = NULL, *body = NULL;
+	size_t len = 0;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	if ((r = _read_file(path, &file, &len)) < 0)
+		return r;
+	if (len < 8 || memcmp(file, BUILT_MAGIC, 8) != 0)
+		return error_set(-ENOEXEC, "'%s' is not a built policy (made by 'steer compile -o')", path);
+	if (len < BUILT_HEADER)
+		return error_set(-EBADMSG, "'%s' is truncated: its header is incomplete", path);
+	uint32_t format, crc;
+	uint64_t blen;
+	char by[21] = { 0 };
+	memcpy(&format, file + 8, 4);
+	memcpy(by, file + 12, 20);
+	memcpy(&blen, file + 32, 8);
+	memcpy(&crc, file + 40, 4);
+	if (le32toh(format) != BUILT_FORMAT)
+		return error_set(-EPROTO, "'%s' was built by steer %s in format %u; this steer %s reads format %u: build it again with this steer",
+				 path, by, le32toh(format), STEER_VERSION, BUILT_FORMAT);
+	blen = le64toh(blen);
+	if ((uint32_t)crc32_z(0, file + BUILT_HEADER, len - BUILT_HEADER) != le32toh(crc) || blen > BUILT_MAX_BODY)
+		return error_set(-EBADMSG, "'%s' is damaged or truncated: its checksum does not match", path);
+	uLongf got = (uLongf)blen;
+	if (!(body = malloc(blen + 1)))
+		return error_set(-ENOMEM, "cannot read '%s': out of memory", path);
+	if (uncompress(body, &got, file + BUILT_HEADER, len - BUILT_HEADER) != Z_OK || got != blen)
+		return error_set(-EBADMSG, "'%s' is damaged: its body does not decompress", path);
+	free(TAKE_PTR(file));
+	if ((r = _parse(path, body, blen, out)) < 0)
+		built_policy_free(out);
+	return r;
+}

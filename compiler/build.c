@@ -1,0 +1,120 @@
+#include "build.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "clang.h"
+#include "error.h"
+
+static void _sha256_hex(const char *text, size_t len, char out[65])
+{
+	unsigned char md[32];
+	unsigned int mdlen = 0;
+
+	EVP_Digest(text, len, md, &mdlen, EVP_sha256(), NULL);
+	for (unsigned i = 0; i < 32; i++)
+		sprintf(out + 2 * i, "%02x", md[i]);
+}
+
+static char *_xstrdup(const char *s)
+{
+	char *d = strdup(s ? s : "");
+
+	if (!d)
+		abort();
+	return d;
+}
+
+/* The index of PATH in the manifest's file list, added when new. */
+static uint32_t _file_index(struct built_manifest *m, const char *path)
+{
+	for (uint32_t i = 0; i < m->nfiles; i++)
+		if (strcmp(m->files[i], path) == 0)
+			return i;
+	char **v = realloc(m->files, (m->nfiles + 1) * sizeof(char *));
+	if (!v)
+		abort();
+	m->files = v;
+	m->files[m->nfiles] = _xstrdup(path);
+	return m->nfiles++;
+}
+
+static void _manifest(const struct ir_policy *p, enum strategy s, struct built_policy *b)
+{
+	struct built_manifest *m = &b->m;
+	char abspath[PATH_MAX];
+
+	m->policy = _xstrdup(realpath(p->path, abspath) ? abspath : p->path);
+	if (p->source)
+		_sha256_hex(p->source->text, p->source->len, m->sha256);
+	m->built_by = _xstrdup(STEER_VERSION);
+	m->strategy = s;
+	m->nrules = p->nrules;
+	b->rules = calloc(p->nrules + 1, sizeof(*b->rules));
+	m->services = calloc(p->nservices + 1, sizeof(*m->services));
+	m->ifaces = calloc(p->nifaces + 1, sizeof(char *));
+	if (!b->rules || !m->services || !m->ifaces)
+		abort();
+	const struct source *last = NULL;
+	uint32_t file = 0;
+	for (uint32_t i = 0; i < p->nrules; i++) {
+		const struct ir_rule *r = &p->rules[i];
+		if (r->loc.src != last) {
+			last = r->loc.src;
+			file = _file_index(m, last->path);
+		}
+		b->rules[i] = (struct steer_rule_record){ file, r->loc.line, r->loc.col, backend_action_word(r) };
+	}
+	m->nservices = p->nservices;
+	for (uint32_t i = 0; i < p->nservices; i++) {
+		const struct ir_service *svc = &p->services[i];
+		struct built_service *o = &m->services[i];
+		o->name = _xstrdup(svc->name);
+		o->protos = svc->used_protos;
+		o->used_slots = svc->used_slots;
+		o->nlisten = svc->nsocks;
+		if (!(o->listen = calloc(svc->nsocks + 1, sizeof(*o->listen))))
+			abort();
+		for (uint32_t k = 0; k < svc->nsocks; k++)
+			o->listen[k] = (struct built_listen){ svc->socks[k].proto, svc->socks[k].family, svc->socks[k].port,
+							      svc->socks[k].addr };
+	}
+	m->nifaces = p->nifaces;
+	for (uint32_t i = 0; i < p->nifaces; i++)
+		m->ifaces[i] = _xstrdup(p->ifaces[i]);
+}
+
+int build_policy(const struct ir_policy *p, const struct build_opts *o, struct diag_list *diags,
+		 struct built_policy *out)
+{
+	struct clang_opts co = { .clang = o->clang, .verbose = o->verbose };
+	struct backend_program bp;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	if ((r = backend_build(p, o->strategy, &bp)) < 0) {
+		backend_program_free(&bp);
+		return error_set(r, "cannot build the program: %s", strerror(-r));
+	}
+	r = clang_compile(p, &bp, &co, diags, &out->obj, &out->objlen);
+	if (r == -ENOENT)
+		r = error_set(r, "clang not found: install clang, or name it with --clang or STEER_CLANG");
+	else if (r == -EINVAL) /* on generated code: steer's fault, not the policy's */
+		r = error_set(-EIO, "clang could not compile the generated program");
+	else if (r < 0)
+		r = error_set(r, "cannot run clang: %s", strerror(-r));
+	if (r == 0) {
+		_manifest(p, bp.strategy, out);
+		out->data = TAKE_PTR(bp.data);
+		out->data_chunks = bp.data_chunks;
+	}
+	backend_program_free(&bp);
+	if (r < 0)
+		built_policy_free(out);
+	return r;
+}
