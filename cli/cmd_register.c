@@ -81,7 +81,7 @@ int cmd_register(int argc, char **argv)
 	}
 	if ((r = rt_register(&co.target, &ro, &regs)) < 0) {
 		vec_free(&regs);
-		return cli_fail(error_set(r, "cannot register '%s': %s", ro.service, error_message()));
+		return cli_fail(r == -EINVAL ? error_set(r, "cannot register '%s': %s", ro.service, error_message()) : r);
 	}
 	for (size_t i = 0; i < regs.n; i++) {
 		const struct registered *g = &regs.v[i];
@@ -150,7 +150,7 @@ int cmd_unregister(int argc, char **argv)
 		return cli_usage(self, options, false);
 	uo.service = argv[optind];
 	if ((r = rt_unregister(&co.target, &uo, &removed)) < 0)
-		return cli_fail(error_set(r, "cannot unregister '%s': %s", uo.service, error_message()));
+		return cli_fail(r == -EINVAL ? error_set(r, "cannot unregister '%s': %s", uo.service, error_message()) : r);
 	printf("unregistered %s: %u socket%s removed\n", uo.service, removed, removed == 1 ? "" : "s");
 	return EXIT_OK;
 }

@@ -380,8 +380,9 @@ static int _drop_other_gens(struct rt_state *st, const struct rt_target *t)
 		char tail;
 		if (de->d_type != DT_DIR || sscanf(de->d_name, "p%u%c", &id, &tail) != 1 || id == st->cur.prog_id)
 			continue;
+		/* A generation with no record never reached its commit: the record is pinned before it. */
 		struct applied_state other;
-		bool newer = false;
+		bool newer = true;
 		if (_record_read(st, id, &other) == 0) {
 			newer = other.applied_ns > st->cur.applied_ns;
 			applied_state_free(&other);
@@ -460,6 +461,9 @@ int state_open(struct rt_state *st, const struct rt_target *t, enum state_mode m
 	if ((r = _open_netns(st, t->netns ? t->netns : "/proc/self/ns/net")) < 0)
 		return r;
 	if (!_is_bpffs(bpffs)) {
+		/* Nothing can be applied where the default place has no BPF filesystem; a named one must be one. */
+		if (mode == STATE_READ && !t->bpffs)
+			return 0;
 		/* Like systemd at boot: the default place gets a BPF filesystem when it has none. */
 		if (mode != STATE_CREATE || t->bpffs || mount("bpf", bpffs, "bpf", 0, "mode=0700") < 0)
 			return error_set(-ENODEV, "'%s' is not a BPF filesystem; mount one with: mount -t bpf bpf %s", bpffs,

@@ -399,5 +399,65 @@ _out_has '^FAIL failing\.steer:4: '
 _err_has '^failing\.steer:4:1: error: expect failed: got pass'
 _done
 
+# --- built policies ----------------------------------------------------------
+# `compile` writes one self-contained file that `apply` takes without clang; a
+# damaged, truncated or foreign one is refused before anything is touched.
+
+_run "compile writes POLICY.built by default" --cd "$fix" "$steer" compile cli.steer
+_status 0
+_err_empty
+[[ $(head -c 8 "$fix/cli.built" 2>/dev/null) == STEERBP ]] || _why "cli.built does not start with the magic"
+_done
+
+_run "compile --emit obj -o writes an ELF object" --cd "$fix" "$steer" compile cli.steer --emit obj -o "$tmp/cli.o"
+_status 0
+[[ $(head -c 4 "$tmp/cli.o" | od -An -tx1 | tr -d ' ') == 7f454c46 ]] || _why "cli.o is not ELF"
+_done
+
+built_size=$(stat -c %s "$fix/cli.built")
+head -c $((built_size - 7)) "$fix/cli.built" >"$tmp/truncated.built"
+cp "$fix/cli.built" "$tmp/flipped.built"
+printf '\xff' | dd of="$tmp/flipped.built" bs=1 seek=$((built_size / 2)) conv=notrunc status=none
+cp "$fix/cli.built" "$tmp/future.built"
+printf '\x63' | dd of="$tmp/future.built" bs=1 seek=8 conv=notrunc status=none
+{ printf 'STEERBP\n\x01\x00\x00\x00'; head -c 200 /dev/urandom; } >"$tmp/foreign.built"
+head -c 20 "$fix/cli.built" >"$tmp/header.built"
+for bad in truncated:'damaged or truncated' flipped:'damaged or truncated' future:'format 99; this steer' \
+	foreign:'damaged or truncated' header:'truncated: its header'; do
+	_run "apply refuses a ${bad%%:*} built policy (exit 1, nothing touched)" \
+		"$steer" apply "$tmp/${bad%%:*}.built" --netns /nonexistent
+	_status 1
+	_out_empty
+	_err_one_line "${bad#*:}"
+	_done
+done
+
+_run "apply: --strategy does not apply to a built policy" "$steer" apply "$fix/cli.built" --strategy tree
+_status 1
+_err_one_line "applies as it was built"
+_done
+
+# --- the target --------------------------------------------------------------
+# A --netns or --bpffs that names no namespace or BPF filesystem: the same error
+# and exit 2 on every command that touches one (a monitoring check must not
+# read "healthy").
+
+for cmd in status detach "register web --auto" "unregister web" "apply $fix/cli.built"; do
+	for target in "--netns /nonexistent:cannot open network namespace" "--netns /etc/hostname:is not a network namespace" \
+		"--bpffs $tmp:is not a BPF filesystem"; do
+		read -ra words <<<"$cmd ${target%%:*}"
+		_run "${cmd%% *} ${target%%:*}: exit 2" "$steer" "${words[@]}"
+		_status 2
+		_out_empty
+		_err_one_line "^steer: error: .*${target#*:}"
+		_done
+	done
+done
+
+_run "--wait takes seconds" "$steer" status --wait soon
+_status 1
+_err_one_line "invalid --wait 'soon'"
+_done
+
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 ]]
