@@ -89,11 +89,15 @@ static void _report(const struct ir_policy *p, const struct backend_program *bp,
 		diag_note(diags, NULL, "--verbose shows clang's whole output");
 }
 
-static void _rmtree(const char *dir)
+/* The scratch directory and what clang left in it, removed when it goes out of scope. */
+static void _rmtree(char (*dirp)[24])
 {
+	const char *dir = *dirp;
 	static const char *const files[] = { "prog.c", "prog.o", "clang.log" };
 	char path[4096];
 
+	if (!dir[0])
+		return;
 	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
 		snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
 		unlink(path);
@@ -105,20 +109,23 @@ int clang_compile(const struct ir_policy *p, const struct backend_program *bp, c
 		  struct diag_list *diags, void **obj, size_t *len)
 {
 	const char *clang = o->clang ? o->clang : getenv("STEER_CLANG");
-	char dir[] = "/tmp/steer-clang-XXXXXX", src[64], out[64], logp[64];
+	_cleanup_(_rmtree) char dir[24] = "/tmp/steer-clang-XXXXXX";
+	char src[64], out[64], logp[64];
 	posix_spawn_file_actions_t fa;
 	pid_t pid;
 	int status, r;
 
 	if (!clang || !*clang)
 		clang = "clang";
-	if (!mkdtemp(dir))
+	if (!mkdtemp(dir)) {
+		dir[0] = '\0';
 		return -errno;
+	}
 	snprintf(src, sizeof(src), "%s/prog.c", dir);
 	snprintf(out, sizeof(out), "%s/prog.o", dir);
 	snprintf(logp, sizeof(logp), "%s/clang.log", dir);
 	if ((r = _write_file(src, bp->c, bp->c_len)) < 0)
-		goto out;
+		return r;
 
 	char *argv[] = { (char *)clang, "-target", "bpf", "-O2", "-g", "-Wall", "-Wno-unused-function",
 			 "-I" STEER_MULTIARCH_INCLUDE, "-c", src, "-o", out, NULL };
@@ -127,25 +134,17 @@ int clang_compile(const struct ir_policy *p, const struct backend_program *bp, c
 	posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO);
 	r = posix_spawnp(&pid, clang, &fa, NULL, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
-	if (r) {
-		r = -r;
-		goto out;
-	}
-	if (waitpid(pid, &status, 0) < 0) {
-		r = -errno;
-		goto out;
-	}
+	if (r)
+		return -r;
+	if (waitpid(pid, &status, 0) < 0)
+		return -errno;
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		_cleanup_free_ void *log = NULL;
 		size_t loglen;
 		if (_read_file(logp, &log, &loglen) < 0)
 			log = strdup("(no output)");
 		_report(p, bp, log, o->verbose, diags);
-		r = -EINVAL;
-		goto out;
+		return -EINVAL;
 	}
-	r = _read_file(out, obj, len);
-out:
-	_rmtree(dir);
-	return r;
+	return _read_file(out, obj, len);
 }

@@ -118,53 +118,54 @@ static char *_summary(const char *log, int err)
 	return out;
 }
 
-int loader_load(const struct built_policy *b, const struct load_opts *o, struct rt_program *out)
+/* Opens, prepares and loads; what goes wrong is written to _log. 0 or -errno. */
+static int _load(const struct built_policy *b, const struct load_opts *o, struct rt_program *out)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, oo, .object_name = "steer");
-	_cleanup_free_ char *logbuf = NULL;
-	size_t loglen = 0;
 	int r;
 
-	memset(out, 0, sizeof(*out));
-	_log = open_memstream(&logbuf, &loglen);
-	libbpf_print_fn_t old = libbpf_set_print(_print);
-
 	out->obj = bpf_object__open_mem(b->obj, b->objlen, &oo);
-	if (!out->obj) {
-		r = -errno;
-		goto fail;
-	}
+	if (!out->obj)
+		return -errno;
 	if (!loader_prog(out, STEER_NAME(STEER_PROG_LOOKUP)) || !loader_map(out, STEER_NAME(STEER_MAP_HITS))) {
-		r = -ENOEXEC;
 		fprintf(_log, "the object is not a steer program: it has no %s program or no %s map\n",
 			STEER_NAME(STEER_PROG_LOOKUP), STEER_NAME(STEER_MAP_HITS));
-		goto fail;
+		return -ENOEXEC;
 	}
 	if ((r = _set_rodata(out->obj, b, o)) < 0) {
 		fprintf(_log, "cannot set the program's load-time constants: %s\n", strerror(-r));
-		goto fail;
+		return r;
 	}
 	for (size_t i = 0; i < LOADER_NPERSISTENT; i++) {
 		struct bpf_map *m = loader_map(out, loader_persistent[i].map);
 		if (m && o->persistent_fd && o->persistent_fd[i] >= 0 && (r = bpf_map__reuse_fd(m, o->persistent_fd[i])) < 0) {
 			fprintf(_log, "cannot share %s with the new program: %s\n", loader_persistent[i].map, strerror(-r));
-			goto fail;
+			return r;
 		}
 	}
 	if ((r = bpf_object__load(out->obj)) < 0)
-		goto fail;
+		return r;
 	if ((r = _fill_data(out->obj, b)) < 0) {
 		fprintf(_log, "cannot fill the program's tables: %s\n", strerror(-r));
-		goto fail;
+		return r;
 	}
-	libbpf_set_print(old);
-	fclose(_log);
-	_log = NULL;
 	return 0;
-fail:
+}
+
+int loader_load(const struct built_policy *b, const struct load_opts *o, struct rt_program *out)
+{
+	_cleanup_free_ char *logbuf = NULL;
+	size_t loglen = 0;
+
+	memset(out, 0, sizeof(*out));
+	_log = open_memstream(&logbuf, &loglen);
+	libbpf_print_fn_t old = libbpf_set_print(_print);
+	int r = _load(b, o, out);
 	libbpf_set_print(old);
 	fclose(_log);
 	_log = NULL;
+	if (r == 0)
+		return 0;
 	if (o->verbose && logbuf && *logbuf) {
 		error_set(r, "the kernel refused the program: %s", logbuf);
 	} else {

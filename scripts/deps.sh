@@ -9,11 +9,12 @@ packages=(
 	clang llvm                    # the BPF target, and the libFuzzer build
 	libclang-rt-14-dev            # libFuzzer and sanitizer runtimes for clang
 	libbpf-dev libelf-dev zlib1g-dev  # runtime/: loading BPF objects
-	libjson-c-dev                 # --json output, the applied policy's metadata
+	libjson-c-dev                 # --json output
 	libssl-dev                    # SHA-256 of the applied policy (libcrypto)
 	libcmocka-dev                 # unit tests
 	iproute2 util-linux           # tests: ip, unshare, nsenter
 	bpftool                       # tests inspect what apply left in the kernel
+	strace                        # tests kill apply and detach at each system call
 	jq                            # tests read --json output
 	gnuplot-nox                   # bench/: plots
 )
