@@ -3,11 +3,18 @@
 #define STEER_CLI_H
 
 #include <getopt.h>
+#include <json-c/json.h>
 #include <stdbool.h>
 
 #include "build.h"
 #include "frontend.h"
 #include "state.h"
+
+static inline void json_putp(json_object **o)
+{
+	json_object_put(*o);
+}
+#define _cleanup_json_ __attribute__((cleanup(json_putp)))
 
 /* Exit statuses (SPEC §3): decided here, from a -errno, and nowhere else. */
 enum { EXIT_OK = 0, EXIT_INVALID = 1, EXIT_SYSTEM = 2 };

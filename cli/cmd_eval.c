@@ -47,7 +47,7 @@ static bool _tuple(const struct ir_policy *p, char **w, const char *iif, struct 
 
 static void _print_json(const struct ir_policy *p, const struct verdict *v)
 {
-	json_object *o = json_object_new_object();
+	_cleanup_json_ json_object *o = json_object_new_object();
 	static const char *const kinds[] = { [ACT_SERVICE] = "service", [ACT_DROP] = "drop", [ACT_PASS] = "pass" };
 
 	json_object_object_add(o, "verdict", json_object_new_string(kinds[v->kind]));
@@ -64,7 +64,6 @@ static void _print_json(const struct ir_policy *p, const struct verdict *v)
 		json_object_object_add(o, "rule", rule);
 	}
 	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
-	json_object_put(o);
 }
 
 int cmd_eval(int argc, char **argv)

@@ -37,7 +37,7 @@ int cmd_register(int argc, char **argv)
 	const struct cli_cmd *self = cli_find("register");
 	struct register_opts ro = { .fd = -1 };
 	struct cli_opts co;
-	registered_vec regs = { 0 };
+	_cleanup_vec_ registered_vec regs = { 0 };
 	long v;
 	int c, r;
 
@@ -79,10 +79,8 @@ int cmd_register(int argc, char **argv)
 		cli_error("register takes one of --pid PID --fd FD, --fd FD or --auto");
 		return EXIT_INVALID;
 	}
-	if ((r = rt_register(&co.target, &ro, &regs)) < 0) {
-		vec_free(&regs);
+	if ((r = rt_register(&co.target, &ro, &regs)) < 0)
 		return cli_fail(r == -EINVAL ? error_set(r, "cannot register '%s': %s", ro.service, error_message()) : r);
-	}
 	for (size_t i = 0; i < regs.n; i++) {
 		const struct registered *g = &regs.v[i];
 		char buf[PREFIX_STRLEN];
@@ -96,7 +94,6 @@ int cmd_register(int argc, char **argv)
 			printf(" from pid %d (%s)", g->pid, g->comm);
 		putchar('\n');
 	}
-	vec_free(&regs);
 	return EXIT_OK;
 }
 

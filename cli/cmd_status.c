@@ -212,7 +212,7 @@ int cmd_status(int argc, char **argv)
 	static const char options[] = "  --json           print one JSON document\n" CLI_TARGET_HELP
 				      "  -h, --help       show this help\n";
 	const struct cli_cmd *self = cli_find("status");
-	struct rt_status s;
+	_cleanup_(rt_status_free) struct rt_status s = { 0 };
 	struct cli_opts co;
 	bool json = false;
 	int c, r;
@@ -239,9 +239,8 @@ int cmd_status(int argc, char **argv)
 	if ((r = rt_status(&co.target, &s)) < 0)
 		return cli_fail(r);
 	if (json) {
-		json_object *doc = _json(&s);
+		_cleanup_json_ json_object *doc = _json(&s);
 		puts(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
-		json_object_put(doc);
 	} else {
 		_print_human(&s);
 	}
@@ -249,6 +248,5 @@ int cmd_status(int argc, char **argv)
 	int status = s.problem[0] ? EXIT_SYSTEM : EXIT_OK;
 	if (s.problem[0])
 		cli_error("the applied state disagrees with the kernel: %s", s.problem);
-	rt_status_free(&s);
 	return status;
 }

@@ -30,6 +30,13 @@
 		(vec)->v[(vec)->n++] = (val);                                  \
 	} while (0)
 
+/* For the cleanup attribute: every VEC starts with its array. */
+static inline void vec_freep(void *vec)
+{
+	free(*(void **)vec);
+}
+#define _cleanup_vec_ __attribute__((cleanup(vec_freep)))
+
 #define vec_free(vec)                                                          \
 	do {                                                                   \
 		free((vec)->v);                                                \

@@ -158,21 +158,26 @@ static int _listeners(void *ctx)
 typedef VEC(int) fd_vec;
 typedef VEC(pid_t) pid_vec;
 
+static void _close_all(fd_vec *fds)
+{
+	for (size_t i = 0; i < fds->n; i++)
+		close(fds->v[i]);
+	vec_free(fds);
+}
+
 /* --auto: for each declared address, the listening socket there and a process holding it. */
 static int _autodetect(struct rt_state *st, const char *service, const struct service_meta *sm, fd_vec *fds,
 		       pid_vec *pids)
 {
-	sockinfo_vec socks = { 0 };
+	_cleanup_vec_ sockinfo_vec socks = { 0 };
 	int r;
 
 	if (sm->svc->nlisten == 0)
 		return error_set(-EINVAL, "service '%s' declares no address to find its socket by: write 'service %s = PROTO ADDR:PORT', or use --pid/--fd",
 			     service, service);
-	if ((r = state_in_netns(st, _listeners, &socks)) < 0) {
-		vec_free(&socks);
+	if ((r = state_in_netns(st, _listeners, &socks)) < 0)
 		return error_set(r, "cannot list the sockets of network namespace %lu: %s", (unsigned long)st->netns_ino,
 			     strerror(-r));
-	}
 	for (uint32_t k = 0; k < sm->svc->nlisten; k++) {
 		uint8_t proto = sm->svc->listen[k].proto;
 		int family = sm->svc->listen[k].family;
@@ -185,30 +190,20 @@ static int _autodetect(struct rt_state *st, const char *service, const struct se
 				hit = &socks.v[i];
 		char buf[PREFIX_STRLEN];
 		addr_format(addr, family, buf);
-		if (!hit) {
-			vec_free(&socks);
+		if (!hit)
 			return error_set(-EINVAL, "nothing %s on %s %s%s%s:%u in network namespace %lu",
 				     proto == PROTO_TCP ? "listens" : "is bound", proto_name(proto), family == FAM_V6 ? "[" : "",
 				     buf, family == FAM_V6 ? "]" : "", port, (unsigned long)st->netns_ino);
-		}
-		owner_vec owners = { 0 };
+		_cleanup_vec_ owner_vec owners = { 0 };
 		sockinfo_owners(hit->inode, &owners);
-		if (!owners.n) {
-			vec_free(&socks);
-			vec_free(&owners);
+		if (!owners.n)
 			return error_set(-EINVAL, "no process holds the socket on %s %s:%u", proto_name(proto), buf, port);
-		}
 		int fd = _take(owners.v[0].pid, owners.v[0].fd);
-		pid_t pid = owners.v[0].pid;
-		vec_free(&owners);
-		if (fd < 0) {
-			vec_free(&socks);
+		if (fd < 0)
 			return fd;
-		}
 		vec_push(fds, fd);
-		vec_push(pids, pid);
+		vec_push(pids, owners.v[0].pid);
 	}
-	vec_free(&socks);
 	return 0;
 }
 
@@ -216,8 +211,8 @@ int rt_register(const struct rt_target *t, const struct register_opts *o, regist
 {
 	_cleanup_state_ struct rt_state st = { .netns_fd = -1, .lock_fd = -1 };
 	struct service_meta sm = { 0 };
-	fd_vec fds = { 0 };
-	pid_vec pids = { 0 };
+	_cleanup_(_close_all) fd_vec fds = { 0 };
+	_cleanup_vec_ pid_vec pids = { 0 };
 	_cleanup_close_ int sockets = -1;
 	int r;
 
@@ -257,10 +252,6 @@ int rt_register(const struct rt_target *t, const struct register_opts *o, regist
 			r = error_set(errno == EOPNOTSUPP || errno == EINVAL ? -EINVAL : -errno,
 				      "the kernel refused the socket for the sockets map: %s", strerror(errno));
 	}
-	for (size_t i = 0; i < fds.n; i++)
-		close(fds.v[i]);
-	vec_free(&fds);
-	vec_free(&pids);
 	return r < 0 ? r : 0;
 }
 

@@ -108,7 +108,7 @@ static bool _record_get(struct wire_reader *r, struct applied_state *a)
 
 int state_record_pin(struct rt_state *st, const struct applied_state *rec)
 {
-	wire_buf w = { 0 };
+	_cleanup_vec_ wire_buf w = { 0 };
 	uint64_t len;
 	char path[PATH_MAX];
 	_cleanup_free_ uint8_t *chunk = calloc(1, RECORD_CHUNK);
@@ -118,10 +118,8 @@ int state_record_pin(struct rt_state *st, const struct applied_state *rec)
 	len = w.n;
 	uint32_t nchunks = (uint32_t)((len + sizeof(len) + RECORD_CHUNK - 1) / RECORD_CHUNK);
 	fd = chunk ? bpf_map_create(BPF_MAP_TYPE_ARRAY, "steer_state", sizeof(uint32_t), RECORD_CHUNK, nchunks, NULL) : -ENOMEM;
-	if (fd < 0) {
-		vec_free(&w);
+	if (fd < 0)
 		return error_set(chunk ? -errno : -ENOMEM, "cannot create the state record: %s", strerror(chunk ? errno : ENOMEM));
-	}
 	for (uint32_t key = 0, off = 0; key < nchunks; key++) {
 		size_t skip = key == 0 ? sizeof(len) : 0, n = RECORD_CHUNK - skip;
 		memset(chunk, 0, RECORD_CHUNK);
@@ -131,12 +129,9 @@ int state_record_pin(struct rt_state *st, const struct applied_state *rec)
 			n = (size_t)(len - off);
 		memcpy(chunk + skip, w.v + off, n);
 		off += (uint32_t)n;
-		if (bpf_map_update_elem(fd, &key, chunk, BPF_ANY) < 0) {
-			vec_free(&w);
+		if (bpf_map_update_elem(fd, &key, chunk, BPF_ANY) < 0)
 			return error_set(-errno, "cannot write the state record: %s", strerror(errno));
-		}
 	}
-	vec_free(&w);
 	state_gen_path(st, rec->prog_id, RECORD_PIN, path);
 	if (bpf_obj_pin(fd, path) < 0)
 		return error_set(-errno, "cannot pin '%s': %s", path, strerror(errno));

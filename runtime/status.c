@@ -123,7 +123,7 @@ int rt_status(const struct rt_target *t, struct rt_status *out)
 	_cleanup_free_ uint64_t *counts = NULL;
 	_cleanup_free_ struct steer_rule_record *recs = NULL;
 	char path[PATH_MAX];
-	sockinfo_vec socks = { 0 };
+	_cleanup_vec_ sockinfo_vec socks = { 0 };
 	int r;
 
 	memset(out, 0, sizeof(*out));
@@ -169,7 +169,6 @@ int rt_status(const struct rt_target *t, struct rt_status *out)
 
 	state_in_netns(&st, _listeners, &socks);
 	_services(out, sockets, &socks);
-	vec_free(&socks);
 	error_clear();
 	return 0;
 }

@@ -33,11 +33,6 @@ static int _throwaway(int family, uint8_t proto)
 	return TAKE_FD(fd);
 }
 
-static int _fail(int r, const char *what)
-{
-	return error_set(r, "%s: %s", what, strerror(-r));
-}
-
 /* Loads the object with IIF bound to ifindex 0, sharing the sockets map once it exists. */
 static int _load(struct testrun *tr, const char *iif)
 {
@@ -48,7 +43,7 @@ static int _load(struct testrun *tr, const char *iif)
 	int r;
 
 	if (!slots || !ifindex)
-		return _fail(-ENOMEM, "cannot allocate");
+		return error_set(-ENOMEM, "cannot allocate: out of memory");
 	for (uint32_t s = 0; s < m->nservices; s++)
 		slots[s] = STEER_SLOTS_PER_SERVICE * s;
 	for (uint32_t i = 0; i < m->nifaces; i++)
@@ -63,7 +58,7 @@ static int _load(struct testrun *tr, const char *iif)
 	tr->iif = iif ? strdup(iif) : NULL;
 	if (tr->sockets_fd < 0 &&
 	    (tr->sockets_fd = dup(bpf_map__fd(loader_map(&tr->prog, loader_persistent[LOADER_SOCKETS].map)))) < 0)
-		return _fail(-errno, "cannot keep the sockets map");
+		return error_set(-errno, "cannot keep the sockets map: %s", strerror(errno));
 	return 0;
 }
 
@@ -77,14 +72,14 @@ int testrun_open(const struct built_policy *b, const struct testrun_opts *o, str
 	tr->verbose = o->verbose;
 	tr->prog_fd = tr->hits_fd = tr->sockets_fd = -1;
 	if (unshare(CLONE_NEWNET) < 0)
-		return _fail(-errno, "cannot create a private network namespace (--bpf needs root)");
+		return error_set(-errno, "cannot create a private network namespace (--bpf needs root): %s", strerror(errno));
 	if ((r = _load(tr, o->iif)) < 0)
 		return r;
 
 	tr->cookies = calloc((size_t)m->nservices * STEER_SLOTS_PER_SERVICE + 1, sizeof(uint64_t));
 	tr->fds = calloc((size_t)m->nservices * STEER_SLOTS_PER_SERVICE + 1, sizeof(int));
 	if (!tr->cookies || !tr->fds)
-		return _fail(-ENOMEM, "cannot allocate");
+		return error_set(-ENOMEM, "cannot allocate: out of memory");
 	for (uint32_t s = 0; s < m->nservices; s++) {
 		for (uint32_t k = 0; k < STEER_SLOTS_PER_SERVICE; k++) {
 			uint8_t proto = k & STEER_SLOT_UDP ? PROTO_UDP : PROTO_TCP;
@@ -94,13 +89,13 @@ int testrun_open(const struct built_policy *b, const struct testrun_opts *o, str
 			uint64_t val;
 			socklen_t len = sizeof(uint64_t);
 			if (fd < 0)
-				return _fail(fd, "cannot create a socket for a service");
+				return error_set(fd, "cannot create a socket for a service: %s", strerror(-fd));
 			tr->fds[tr->nfds++] = fd;
 			val = (uint64_t)fd;
 			if (bpf_map_update_elem(tr->sockets_fd, &slot, &val, BPF_ANY) < 0)
-				return _fail(-errno, "cannot register a test socket");
+				return error_set(-errno, "cannot register a test socket: %s", strerror(errno));
 			if (getsockopt(fd, SOL_SOCKET, SO_COOKIE, &tr->cookies[slot], &len) < 0)
-				return _fail(-errno, "cannot read a socket's cookie");
+				return error_set(-errno, "cannot read a socket's cookie: %s", strerror(errno));
 		}
 	}
 	tr->ncpus = libbpf_num_possible_cpus();
@@ -108,7 +103,7 @@ int testrun_open(const struct built_policy *b, const struct testrun_opts *o, str
 	tr->before = calloc((size_t)m->nrules + 1, sizeof(uint64_t));
 	tr->after = calloc((size_t)m->nrules + 1, sizeof(uint64_t));
 	if (tr->ncpus <= 0 || !tr->percpu || !tr->before || !tr->after)
-		return _fail(-ENOMEM, "cannot allocate");
+		return error_set(-ENOMEM, "cannot allocate: out of memory");
 	return 0;
 }
 
