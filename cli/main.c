@@ -11,20 +11,20 @@ bool cli_verbose;
 
 static const struct cli_cmd _cmds[] = {
 	{ "check", cmd_check, "POLICY [--werror]", "validate a policy and run its expects; no kernel needed" },
-	{ "compile", cmd_compile, "POLICY [-o OUT] [--emit obj|c|tree|ir] [--strategy auto|tree|table]",
-	  "compile a policy to a BPF object, or show a stage of it" },
+	{ "compile", cmd_compile, "POLICY [-o OUT] [--emit built|obj|c|tree|ir] [--strategy auto|tree|table]",
+	  "build a policy into a file apply takes without clang, or show a stage of it" },
 	{ "eval", cmd_eval, "POLICY PROTO SRC:PORT DST:PORT [--iif NAME] [--bpf] [--json]",
 	  "the verdict for one connection or datagram" },
 	{ "test", cmd_test, "POLICY [--bpf]", "run the policy's expects and report each" },
-	{ "apply", cmd_apply, "POLICY [--netns PATH] [--bpffs DIR]",
+	{ "apply", cmd_apply, "POLICY|BUILT [--netns PATH] [--bpffs DIR] [--wait SECONDS]",
 	  "compile, load and attach a policy, or replace the applied one atomically" },
-	{ "register", cmd_register, "SERVICE [--pid PID --fd FD | --fd FD | --auto] [--netns PATH] [--bpffs DIR]",
+	{ "register", cmd_register, "SERVICE [--pid PID --fd FD | --fd FD | --auto] [--netns PATH] [--bpffs DIR] [--wait SECONDS]",
 	  "give a service its listening socket" },
-	{ "unregister", cmd_unregister, "SERVICE [--proto P --family 4|6] [--netns PATH] [--bpffs DIR]",
+	{ "unregister", cmd_unregister, "SERVICE [--proto P --family 4|6] [--netns PATH] [--bpffs DIR] [--wait SECONDS]",
 	  "take a service's sockets away" },
-	{ "status", cmd_status, "[--json] [--netns PATH] [--bpffs DIR]",
+	{ "status", cmd_status, "[--json] [--netns PATH] [--bpffs DIR] [--wait SECONDS]",
 	  "the applied policy, its hits, and the sockets and processes serving it" },
-	{ "detach", cmd_detach, "[--netns PATH] [--bpffs DIR]", "remove the program and its state" },
+	{ "detach", cmd_detach, "[--netns PATH] [--bpffs DIR] [--wait SECONDS]", "remove the program and its state" },
 };
 
 const struct cli_cmd *cli_find(const char *name)

@@ -270,8 +270,11 @@ int rt_detach(const struct rt_target *t, bool *was_applied)
 	*was_applied = false;
 	if ((r = state_open(&st, t, STATE_READ)) < 0)
 		return r;
-	if (!st.applied)
+	if (!st.applied) {
+		if (st.lock_fd >= 0)
+			state_remove_dir(&st); /* emptied by a recovery just now, or by an interrupted detach */
 		return 0;
+	}
 	*was_applied = true;
 	if ((r = state_remove_all(&st)) < 0)
 		return r;
