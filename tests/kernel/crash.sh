@@ -71,20 +71,6 @@ named() {
 	esac
 }
 
-# The sk_lookup links attached to this network namespace (bpftool lists every namespace's).
-links() {
-	bpftool link show --json 2>/dev/null |
-		jq --argjson ino "$ns_ino" '[.[] | select(.netns_ino == $ino and .attach_type == "sk_lookup")] | length'
-}
-# No link left, allowing the kernel a moment: a link whose pin goes is freed from a work queue.
-no_links() {
-	for _ in $(seq 40); do
-		[[ $(links) == 0 ]] && return 0
-		sleep 0.05
-	done
-	return 1
-}
-
 # reset none|A STRATEGY: unpins everything, then applies A and registers its socket.
 reset() {
 	rm -rf "$bpffs/steer"

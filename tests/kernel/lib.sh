@@ -114,6 +114,22 @@ expect_status() {
 	fi
 }
 
+# links: how many sk_lookup links are attached to THIS test's network namespace
+# (bpftool lists every namespace's, and other tests or tubular may have some).
+links() {
+	bpftool link show --json 2>/dev/null |
+		jq --argjson ino "$(stat -L -c %i /proc/self/ns/net)" \
+			'[.[] | select(.netns_ino == $ino and .attach_type == "sk_lookup")] | length'
+}
+# no_links: none left, allowing the kernel a moment: a released link is freed from a work queue.
+no_links() {
+	for _ in $(seq 40); do
+		[[ $(links) == 0 ]] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
 # policy NAME: writes stdin to $tmp/NAME.steer and prints the path.
 policy() {
 	cat >"$tmp/$1.steer"

@@ -63,7 +63,7 @@ expect_status 0 "detach" st detach
 expect_status 0 "status after detach" st status
 grep -q "no policy applied" "$tmp/out" && ok "  ...says no policy is applied" || fail "  ...says: $(cat "$tmp/out")"
 [[ -z $(ls "$bpffs/steer" 2>/dev/null) ]] && ok "the pinned state is gone" || fail "left in $bpffs/steer: $(ls -R "$bpffs/steer")"
-bpftool link show 2>/dev/null | grep -q sk_lookup && fail "an sk_lookup link is still attached" || ok "no sk_lookup link left"
+no_links && ok "no sk_lookup link left in this namespace" || fail "$(links) sk_lookup link(s) still attached to this namespace"
 serve tcp 127.90.0.5:80 plain90 || exit 1
 expect_conn plain90 tcp 127.90.0.5:80 # the regular lookup is back
 finish

@@ -70,4 +70,5 @@ expect_status 0 "detach with nothing applied is not an error" st detach
 grep -q "nothing to detach" "$tmp/out" && ok "  ...and says so" || fail "  ...stdout: $(cat "$tmp/out")"
 expect_status 0 "status with nothing applied" st status
 [[ -z $(ls "$bpffs/steer" 2>/dev/null) ]] && ok "nothing stays pinned" || fail "left: $(ls -R "$bpffs/steer")"
+no_links && ok "no sk_lookup link left in this namespace" || fail "$(links) sk_lookup link(s) still attached"
 finish
