@@ -10,7 +10,10 @@
 
 int cli_frontend(struct frontend *fe, const char *path, const struct frontend_opts *o)
 {
-	int r = frontend_run(fe, path, o);
+	struct frontend_opts all = *o;
+
+	all.all_warnings = cli_verbose;
+	int r = frontend_run(fe, path, &all);
 
 	if (r < 0) {
 		error_set(r, "cannot read '%s': %s", path, r == -EILSEQ ? "not a text file" : strerror(-r));

@@ -4,8 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DIAG_MAX_ERRORS 20
-
 void diag_init(struct diag_list *d)
 {
 	memset(d, 0, sizeof(*d));
@@ -17,9 +15,10 @@ static unsigned _limit(const struct diag_list *d)
 	return d->max_errors ? d->max_errors : DIAG_MAX_ERRORS;
 }
 
+/* Under --werror warnings are errors, and count against the same limit. */
 static bool _at_limit(const struct diag_list *d)
 {
-	return d->nerrors >= _limit(d);
+	return d->nerrors + (d->werror ? d->nwarnings : 0) >= _limit(d);
 }
 
 /* Only once an error was dropped: a stage stopping earlier would hide "too many errors". */
@@ -35,13 +34,21 @@ void diag_add(struct diag_list *d, enum diag_level level, const struct location 
 
 	if (!d->tail)
 		diag_init(d);
-	if (level == DIAG_ERROR && _at_limit(d)) {
-		d->truncated = true;
+	/* A note belongs to the record before it: dropped when that one was. */
+	if (level == DIAG_NOTE && (!d->head || d->dropped_last))
+		return;
+	d->dropped_last = false;
+	if ((level == DIAG_ERROR || (level == DIAG_WARNING && d->werror)) && _at_limit(d)) {
+		d->truncated = d->dropped_last = true;
+		d->nwarnings += level == DIAG_WARNING;
 		return;
 	}
-	/* A note belongs to the record before it: drop it when that one was dropped. */
-	if (level == DIAG_NOTE && (!d->head || d->truncated))
+	if (level == DIAG_WARNING && !d->werror && !d->all_warnings && d->nwarnings >= DIAG_MAX_WARNINGS) {
+		d->dropped_warnings++;
+		d->nwarnings++;
+		d->dropped_last = true;
 		return;
+	}
 
 	struct diag *r = calloc(1, sizeof(*r));
 	if (!r)
@@ -78,18 +85,51 @@ static const char *_level_name(const struct diag_list *d, enum diag_level l)
 	return "?";
 }
 
-/* The source line, then spaces up to the first column and ^~~~ under the span. */
+/* A byte of the source line as shown: control bytes would move the terminal's cursor. */
+static int _shown(unsigned char c)
+{
+	return c == '\t' || (c >= 0x20 && c != 0x7f) ? c : '?';
+}
+
+/* Not in the middle of a UTF-8 sequence. */
+static size_t _char_start(const char *line, size_t i)
+{
+	while (i > 0 && ((unsigned char)line[i] & 0xc0) == 0x80)
+		i--;
+	return i;
+}
+
+/*
+ * The source line, then spaces up to the first column and ^~~~ under the span.
+ * A long line shows a window of it around the span, "…" where it is cut.
+ */
 static void _print_caret(FILE *f, const struct location *loc)
 {
-	size_t len;
+	size_t len, from = 0, to;
 	const char *line = source_line((struct source *)loc->src, loc->line, &len);
-	uint32_t end = loc->end_line == loc->line ? loc->end_col : (uint32_t)len;
+	size_t col = loc->col ? loc->col - 1 : 0; /* 0-based */
+	size_t end = loc->end_line == loc->line ? loc->end_col : len;
 
-	fprintf(f, "    %.*s\n    ", (int)len, line);
-	for (uint32_t c = 1; c < loc->col && c <= len; c++)
-		fputc(line[c - 1] == '\t' ? '\t' : ' ', f);
+	to = len;
+	if (len > DIAG_LINE_WINDOW) {
+		from = col > DIAG_LINE_WINDOW / 4 ? col - DIAG_LINE_WINDOW / 4 : 0;
+		if (from + DIAG_LINE_WINDOW > len)
+			from = len - DIAG_LINE_WINDOW;
+		from = _char_start(line, from);
+		to = _char_start(line, from + DIAG_LINE_WINDOW < len ? from + DIAG_LINE_WINDOW : len);
+		if (to < len && to <= col)
+			to = len; /* cannot happen with the window above; never hide the caret's column */
+	}
+	fputs(from ? "    …" : "    ", f);
+	for (size_t i = from; i < to; i++)
+		fputc(_shown((unsigned char)line[i]), f);
+	fputs(to < len ? "…\n    " : "\n    ", f);
+	if (from)
+		fputc(' ', f); /* under the "…" */
+	for (size_t i = from; i < col && i < to; i++)
+		fputc(line[i] == '\t' ? '\t' : ' ', f);
 	fputc('^', f);
-	for (uint32_t c = loc->col + 1; c <= end; c++)
+	for (size_t c = col + 2; c <= end && c <= to; c++)
 		fputc('~', f);
 	fputc('\n', f);
 }
@@ -162,6 +202,9 @@ void diag_print(FILE *out, const struct diag_list *d, bool color)
 			_print_one(f, d, r, color);
 	}
 	free(units);
+	if (d->dropped_warnings)
+		fprintf(f, "steer: note: … and %u more warning%s; --verbose shows all\n", d->dropped_warnings,
+			d->dropped_warnings == 1 ? "" : "s");
 	if (d->truncated)
 		fprintf(f, "steer: error: too many errors, stopping after %u\n", _limit(d));
 	fclose(f);

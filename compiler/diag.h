@@ -23,9 +23,18 @@ struct diag_list {
 	struct diag *head, **tail;
 	unsigned nerrors, nwarnings;
 	unsigned max_errors; /* 0: the default limit */
-	bool werror; /* warnings count as errors */
+	bool werror; /* warnings count as errors, and against the error limit */
+	bool all_warnings; /* keep every warning (--verbose), not only the first DIAG_MAX_WARNINGS */
 	bool truncated; /* the limit was reached and later errors dropped */
+	unsigned dropped_warnings; /* warnings beyond their limit: counted, not kept */
+	bool dropped_last; /* the last record was dropped, so are its notes */
 };
+
+/* How many errors, and warnings, are shown; the rest are counted. */
+#define DIAG_MAX_ERRORS 20
+#define DIAG_MAX_WARNINGS 20
+/* The most of a source line a diagnostic shows: a window around the span. */
+#define DIAG_LINE_WINDOW 200
 
 void diag_init(struct diag_list *d);
 /* Queues one diagnostic; a NOTE attaches to the record queued before it. */

@@ -9,9 +9,16 @@
 #include "lint.h"
 #include "parse.h"
 
+static void _start(struct frontend *fe, const struct frontend_opts *o)
+{
+	memset(fe, 0, sizeof(*fe));
+	diag_init(&fe->diags);
+	fe->diags.werror = o->werror;
+	fe->diags.all_warnings = o->all_warnings;
+}
+
 static void _stages(struct frontend *fe, const char *path, const struct frontend_opts *o)
 {
-	fe->diags.werror = o->werror;
 	/* Statements that parsed are checked even after a syntax error elsewhere, so every mistake is reported. */
 	check_policy(&fe->ast, path, &fe->ir, &fe->diags);
 	/* The IR holds all later stages need; the sources stay for diagnostics. */
@@ -43,8 +50,7 @@ int frontend_run(struct frontend *fe, const char *path, const struct frontend_op
 {
 	int r;
 
-	memset(fe, 0, sizeof(*fe));
-	diag_init(&fe->diags);
+	_start(fe, o);
 	if (strcmp(path, "-") == 0) {
 		_cleanup_free_ char *text = NULL;
 		size_t len = 0;
@@ -61,8 +67,7 @@ int frontend_run(struct frontend *fe, const char *path, const struct frontend_op
 
 int frontend_run_mem(struct frontend *fe, const char *name, const char *text, size_t len, const struct frontend_opts *o)
 {
-	memset(fe, 0, sizeof(*fe));
-	diag_init(&fe->diags);
+	_start(fe, o);
 	int r = policy_parse_mem(&fe->ast, name, text, len, &fe->diags);
 	if (r < 0)
 		return r;

@@ -12,6 +12,7 @@
 
 struct frontend_opts {
 	bool werror; /* warnings fail the policy */
+	bool all_warnings; /* show every warning, not the first DIAG_MAX_WARNINGS */
 	bool lint; /* shadowed rules, unused services */
 	bool expects; /* run the expects against the reference evaluator */
 };

@@ -91,13 +91,27 @@ static struct endpoint *_bare_endpoint(struct parser_state *ps, const char *addr
 }
 
 /* Appends to a singly linked list kept as (head, last). */
-#define LIST_APPEND(head, item)                                                \
-	do {                                                                   \
-		__typeof__(head) *_pp = &(head);                               \
-		while (*_pp)                                                   \
-			_pp = &(*_pp)->next;                                   \
-		*_pp = (item);                                                 \
-	} while (0)
+/*
+ * Lists grow at the front while parsing, one step per item whatever their
+ * length (a blocklist set may have a million elements), and are put in
+ * written order once, where the construct that holds them is reduced.
+ */
+#define LIST_PUSH(head, item)                                                  \
+	({                                                                     \
+		(item)->next = (head);                                         \
+		(item);                                                        \
+	})
+#define LIST_REVERSE(head)                                                     \
+	({                                                                     \
+		__typeof__(head) _in = (head), _out = NULL;                    \
+		while (_in) {                                                  \
+			__typeof__(head) _next = _in->next;                    \
+			_in->next = _out;                                      \
+			_out = _in;                                            \
+			_in = _next;                                           \
+		}                                                              \
+		_out;                                                          \
+	})
 }
 
 %define api.pure full
@@ -192,12 +206,12 @@ service_stmt	: SERVICE NAME
 			$$ = _stmt(ps, STMT_SERVICE, &@$);
 			$$->service.name = $2;
 			$$->service.name_loc = @2;
-			$$->service.socks = $4;
+			$$->service.socks = LIST_REVERSE($4);
 		}
 		;
 
 sockdecls	: sockdecl
-		| sockdecls ',' sockdecl	{ $$ = $1; LIST_APPEND($$, $3); }
+		| sockdecls ',' sockdecl	{ $$ = LIST_PUSH($1, $3); }
 		;
 
 sockdecl	: proto_kw endpoint
@@ -245,13 +259,13 @@ match_stmt	: MATCH value matchers ARROW action
 		{
 			$$ = _stmt(ps, STMT_MATCH, &@$);
 			$$->match.proto = $2;
-			$$->match.matchers = $3;
+			$$->match.matchers = LIST_REVERSE($3);
 			$$->match.action = $5;
 		}
 		;
 
 matchers	: %empty		{ $$ = NULL; }
-		| matchers matcher	{ $$ = $1; LIST_APPEND($$, $2); }
+		| matchers matcher	{ $$ = LIST_PUSH($1, $2); }
 		;
 
 matcher		: DST value	{ $$ = NEW(ps, struct matcher); $$->kind = M_DST; $$->loc = @1; $$->value = $2; }
@@ -273,11 +287,11 @@ elem		: ADDR			{ $$ = _expr(ps, EXPR_ADDR, &@$); $$->text = $1; }
 		| set
 		;
 
-set		: '{' elems opt_comma '}'	{ $$ = _expr(ps, EXPR_SET, &@$); $$->elems = $2; }
+set		: '{' elems opt_comma '}'	{ $$ = _expr(ps, EXPR_SET, &@$); $$->elems = LIST_REVERSE($2); }
 		;
 
 elems		: elem
-		| elems ',' elem	{ $$ = $1; LIST_APPEND($$, $3); }
+		| elems ',' elem	{ $$ = LIST_PUSH($1, $3); }
 		;
 
 opt_comma	: %empty | ',' ;

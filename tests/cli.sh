@@ -459,5 +459,42 @@ _status 1
 _err_one_line "invalid --wait 'soon'"
 _done
 
+# --- bounded output ------------------------------------------------------------
+# However large the input, a diagnostic shows a window of its line, and only the
+# first warnings are printed (the error limit holds under --werror too).
+
+{
+	echo "service web"
+	for _ in $(seq 60); do echo "match tcp dst 10.0.0.0/8 port 80 -> service web"; done
+} >"$fix/shadowed.steer"
+_run "check: the first 20 warnings, then a count" --cd "$fix" "$steer" check shadowed.steer
+_status 0
+[[ $(grep -c ': warning: ' "$tmp/err") -eq 20 ]] || _why "$(grep -c ': warning: ' "$tmp/err") warnings printed, want 20"
+_err_has '^steer: note: … and 39 more warnings; --verbose shows all$'
+_done
+
+_run "check --werror: the error limit holds" --cd "$fix" "$steer" check --werror shadowed.steer
+_status 1
+[[ $(grep -cE '^shadowed\.steer:[0-9]+:[0-9]+: error: ' "$tmp/err") -eq 20 ]] || _why "$(grep -cE '^shadowed\.steer:[0-9]+:[0-9]+: error: ' "$tmp/err") errors printed, want 20"
+_err_has '^steer: error: too many errors, stopping after 20$'
+_done
+
+_run "check --verbose: every warning" --cd "$fix" "$steer" --verbose check shadowed.steer
+_status 0
+[[ $(grep -c ': warning: ' "$tmp/err") -eq 59 ]] || _why "$(grep -c ': warning: ' "$tmp/err") warnings printed, want 59"
+_done
+
+python3 -c '
+import sys
+sys.stdout.write("service web\nmatch tcp dst { " + ", ".join("10.%d.%d.%d/32" % (i >> 16, (i >> 8) & 255, i & 255) for i in range(600000)) + ", 10.0.0.400/24 } port 80 -> service web\n")
+' >"$fix/longline.steer"
+_run "a 10 MB line: the diagnostic shows a window of it" --cd "$fix" "$steer" check longline.steer
+_status 1
+_err_has "^longline\.steer:2:[0-9]+: error: invalid prefix '10\.0\.0\.400/24'"
+_err_has '^    …[0-9./, ]+, 10\.0\.0\.400/24 \} port 80 -> service web$'
+[[ $(wc -c <"$tmp/err") -lt 1000 ]] || _why "$(wc -c <"$tmp/err") bytes on stderr"
+[[ $(awk '{ if (length($0) > n) n = length($0) } END { print n }' "$tmp/err") -le 210 ]] || _why "a line of stderr is longer than 210 columns"
+_done
+
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 ]]
