@@ -16,9 +16,9 @@ int cli_frontend(struct frontend *fe, const char *path, const struct frontend_op
 	int r = frontend_run(fe, path, &all);
 
 	if (r < 0) {
-		error_set(r, "cannot read '%s': %s", path, r == -EILSEQ ? "not a text file" : strerror(-r));
-		/* A policy that is missing or not a file is wrong input, not a refusal of the system. */
-		return cli_fail(r == -ENOENT || r == -ENOTDIR || r == -EISDIR ? -EINVAL : r);
+		error_set(r, "cannot read '%s': %s", path, source_strerror(r));
+		/* A policy that is missing, not a file or too large is wrong input, not a refusal of the system. */
+		return cli_fail(r == -ENOENT || r == -ENOTDIR || r == -EISDIR || r == -EFBIG || r == -ELOOP ? -EINVAL : r);
 	}
 	diag_print(stderr, &fe->diags, cli_color());
 	return diag_failed(&fe->diags) ? EXIT_INVALID : EXIT_OK;

@@ -85,7 +85,7 @@ static const char *_level_name(const struct diag_list *d, enum diag_level l)
 	return "?";
 }
 
-/* A byte of the source line as shown: control bytes would move the terminal's cursor. */
+/* An ASCII byte of the source line as shown: control bytes would move the terminal's cursor. */
 static int _shown(unsigned char c)
 {
 	return c == '\t' || (c >= 0x20 && c != 0x7f) ? c : '?';
@@ -121,8 +121,16 @@ static void _print_caret(FILE *f, const struct location *loc)
 			to = len; /* cannot happen with the window above; never hide the caret's column */
 	}
 	fputs(from ? "    …" : "    ", f);
-	for (size_t i = from; i < to; i++)
-		fputc(_shown((unsigned char)line[i]), f);
+	for (size_t i = from; i < to;) {
+		size_t n = source_utf8_len((const unsigned char *)line + i, to - i);
+		if (n > 1) {
+			fwrite(line + i, 1, n, f);
+			i += n;
+		} else {
+			fputc(n ? _shown((unsigned char)line[i]) : '?', f);
+			i++;
+		}
+	}
 	fputs(to < len ? "…\n    " : "\n    ", f);
 	if (from)
 		fputc(' ', f); /* under the "…" */

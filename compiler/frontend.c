@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "cleanup.h"
@@ -32,20 +33,6 @@ static void _stages(struct frontend *fe, const char *path, const struct frontend
 		expect_run(&fe->ir, expect_reference, &fe->ir, &fe->diags, NULL, &fe->expects);
 }
 
-static int _read_stdin(char **out, size_t *len)
-{
-	FILE *f = open_memstream(out, len);
-	char buf[65536];
-	size_t n;
-
-	if (!f)
-		return -errno;
-	while ((n = fread(buf, 1, sizeof(buf), stdin)) > 0)
-		fwrite(buf, 1, n, f);
-	fclose(f);
-	return ferror(stdin) ? -EIO : 0;
-}
-
 int frontend_run(struct frontend *fe, const char *path, const struct frontend_opts *o)
 {
 	int r;
@@ -54,7 +41,7 @@ int frontend_run(struct frontend *fe, const char *path, const struct frontend_op
 	if (strcmp(path, "-") == 0) {
 		_cleanup_free_ char *text = NULL;
 		size_t len = 0;
-		if ((r = _read_stdin(&text, &len)) < 0)
+		if ((r = source_read_stream(STDIN_FILENO, &text, &len)) < 0)
 			return r;
 		return frontend_run_mem(fe, "<stdin>", text, len, o);
 	}

@@ -23,9 +23,28 @@ struct include_frame {
 static void _expand(struct policy_ast *ast, struct stmt **list, const struct source *src,
 		    const struct include_frame *frame, unsigned depth, struct diag_list *diags);
 
+/* A policy is UTF-8 text: the first byte that is not is an error there, and the file is not parsed. */
+static bool _is_text(const struct source *src, struct diag_list *diags)
+{
+	int64_t at = source_invalid_byte(src);
+
+	if (at < 0)
+		return true;
+	struct location loc = source_location(src, (size_t)at);
+	unsigned char c = (unsigned char)src->text[at];
+	if (c == 0)
+		diag_error(diags, &loc, "a NUL byte: a policy is text");
+	else
+		diag_error(diags, &loc, "byte 0x%02x is not valid UTF-8: a policy is UTF-8 text", c);
+	return false;
+}
+
 static int _parse_one(struct policy_ast *ast, struct source *src, const struct include_frame *frame, unsigned depth,
 		      struct diag_list *diags, struct stmt **out)
 {
+	*out = NULL;
+	if (!_is_text(src, diags))
+		return 0;
 	int r = parse_source(src, &ast->arena, diags, out);
 
 	if (r < 0)
@@ -80,7 +99,7 @@ static struct stmt *_include(struct policy_ast *ast, const struct stmt *inc, con
 	}
 	int r = source_load(&ast->sources, path, &child);
 	if (r < 0) {
-		diag_error(diags, &inc->include.path_loc, "cannot include '%s': %s", path, strerror(-r));
+		diag_error(diags, &inc->include.path_loc, "cannot include '%s': %s", path, source_strerror(r));
 		return NULL;
 	}
 	struct include_frame here = { .up = frame, .dev = st.st_dev, .ino = st.st_ino, .path = child->path };

@@ -496,5 +496,40 @@ _err_has '^    …[0-9./, ]+, 10\.0\.0\.400/24 \} port 80 -> service web$'
 [[ $(awk '{ if (length($0) > n) n = length($0) } END { print n }' "$tmp/err") -le 210 ]] || _why "a line of stderr is longer than 210 columns"
 _done
 
+# --- bounded input ---------------------------------------------------------------
+# A policy is a regular file of at most 256 MiB, in UTF-8: anything else is one
+# clear error at once, located when it is an include or a byte of the text.
+
+for dev in /dev/zero "$fix/fifo"; do
+	[[ $dev == /dev/zero ]] || mkfifo "$dev"
+	_run "check $(basename "$dev"): not a regular file, at once" timeout 5 "$steer" check "$dev"
+	_status 1
+	_err_one_line "cannot read '.*': not a regular file"
+	_done
+done
+printf 'include "/dev/zero"\n' >"$fix/inczero.steer"
+_run "include /dev/zero: located at the include" --cd "$fix" timeout 5 "$steer" check inczero.steer
+_status 1
+_err_has "^inczero\.steer:1:9: error: cannot include '/dev/zero': not a regular file"
+_done
+truncate -s 257M "$fix/huge.steer"
+_run "check a file over 256 MiB" timeout 5 "$steer" check "$fix/huge.steer"
+_status 1
+_err_one_line "larger than 256 MiB"
+_done
+rm -f "$fix/huge.steer"
+printf 'service web\nmatch tcp dst 10.0.0.0/8 port 80 -> service w\000eb\n' >"$fix/nul.steer"
+_run "a NUL byte: located, with a caret" --cd "$fix" "$steer" check nul.steer
+_status 1
+_err_has '^nul\.steer:2:46: error: a NUL byte: a policy is text$'
+_err_has '^ {49}\^$'
+_done
+printf 'service web\n# caf\xc3\xa9 is fine\nmatch tcp dst 10.0.0.0/8 port 80 -> service w\xffeb\n' >"$fix/latin1.steer"
+_run "a byte that is not UTF-8: located, shown as '?'" --cd "$fix" "$steer" check latin1.steer
+_status 1
+_err_has '^latin1\.steer:3:46: error: byte 0xff is not valid UTF-8'
+_err_has '^    match tcp dst 10\.0\.0\.0/8 port 80 -> service w\?eb$'
+_done
+
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 ]]
