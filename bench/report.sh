@@ -214,6 +214,17 @@ Wall time and peak RSS (`/usr/bin/time`) on the anycast mix: `steer check`,
 TXT
 awk -F'\t' '{ printf "| %d | %.2f s | %d MB | %.2f s | %d MB | %.2f s | %d MB |\n", $1, $2, $3 / 1024, $4, $5 / 1024, $6, $7 / 1024 }' "$data/build.tsv"
 fi
+if [[ -f $data/blocklist.tsv ]]; then
+cat <<'TXT'
+
+One rule whose source is a single set of N addresses and /24s (`genpolicy N
+--mix blocklist`, a blocklist as written), `steer check`:
+
+| set elements | check | check RSS |
+| ---: | ---: | ---: |
+TXT
+awk -F'\t' '{ printf "| %d | %.2f s | %d MB |\n", $1, $2, $3 / 1024 }' "$data/blocklist.tsv"
+fi
 
 # The targets of issue 4, each against the figures above.
 cat <<'TXT'

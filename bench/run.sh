@@ -115,6 +115,13 @@ if want build; then
 		printf '%s\t%s\t%s\t%s\n' "$n" "$c" "$o" "$a" | tr ' ' '\t' >>"$data/build.tsv"
 		echo "  $n: check $c, compile $o, apply $a"
 	done
+	# One huge set, as a blocklist is written: the parser's worst case.
+	: >"$data/blocklist.tsv"
+	for n in 100000 1000000; do
+		c=$(measure "$build/steer" check "$(policy blocklist "$n")")
+		printf '%s\t%s\n' "$n" "$c" | tr ' ' '\t' >>"$data/blocklist.tsv"
+		echo "  a set of $n sources: check $c"
+	done
 fi
 
 bash bench/report.sh "$data" >"$out"

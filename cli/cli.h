@@ -31,6 +31,11 @@ extern bool cli_verbose;
 __attribute__((format(printf, 1, 2))) void cli_error(const char *fmt, ...);
 /* Prints the usage of CMD to stdout (help) or stderr (misuse) and returns the exit status. */
 int cli_usage(const struct cli_cmd *cmd, const char *options, bool help);
+/*
+ * After the options: exactly WANT operands, or an error that names the first
+ * one too many (or says one is missing) and the usage. EXIT_OK or EXIT_INVALID.
+ */
+int cli_operands(const struct cli_cmd *cmd, const char *options, int argc, char **argv, int want);
 const struct cli_cmd *cli_find(const char *name);
 /* Whether diagnostics get colour: a terminal, and no NO_COLOR. */
 bool cli_color(void);

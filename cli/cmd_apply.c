@@ -48,8 +48,8 @@ int cmd_apply(int argc, char **argv)
 			return cli_usage(self, _options, false);
 		}
 	}
-	if (optind != argc - 1)
-		return cli_usage(self, _options, false);
+	if (cli_operands(self, _options, argc, argv, 1) != EXIT_OK)
+		return EXIT_INVALID;
 	const char *path = argv[optind];
 	if (built_sniff(path)) {
 		if (built_opts) {
@@ -102,8 +102,8 @@ int cmd_detach(int argc, char **argv)
 			return cli_usage(self, options, true);
 		return cli_usage(self, options, false);
 	}
-	if (optind != argc)
-		return cli_usage(self, options, false);
+	if (cli_operands(self, options, argc, argv, 0) != EXIT_OK)
+		return EXIT_INVALID;
 	if ((r = rt_detach(&co.target, &was_applied)) < 0)
 		return cli_fail(r);
 	/* Not an error, so that ExecStop= and scripts can detach unconditionally. */

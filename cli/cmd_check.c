@@ -29,8 +29,8 @@ int cmd_check(int argc, char **argv)
 			return cli_usage(self, _options, false);
 		}
 	}
-	if (optind != argc - 1)
-		return cli_usage(self, _options, false);
+	if (cli_operands(self, _options, argc, argv, 1) != EXIT_OK)
+		return EXIT_INVALID;
 	int status = cli_frontend(&fe, argv[optind], &o);
 	frontend_free(&fe);
 	return status;

@@ -126,8 +126,8 @@ int cmd_compile(int argc, char **argv)
 			return cli_usage(self, _options, false);
 		}
 	}
-	if (optind != argc - 1)
-		return cli_usage(self, _options, false);
+	if (cli_operands(self, _options, argc, argv, 1) != EXIT_OK)
+		return EXIT_INVALID;
 	status = cli_frontend(&fe, argv[optind], &o);
 	if (status == EXIT_OK) {
 		if ((emit == EMIT_BUILT || emit == EMIT_OBJ) && !out)

@@ -109,8 +109,8 @@ int cmd_eval(int argc, char **argv)
 			return cli_usage(self, _options, false);
 		}
 	}
-	if (optind != argc - 4)
-		return cli_usage(self, _options, false);
+	if (cli_operands(self, _options, argc, argv, 4) != EXIT_OK)
+		return EXIT_INVALID;
 	status = cli_frontend(&fe, argv[optind], &o);
 	if (status == EXIT_OK && !_tuple(&fe.ir, argv + optind + 1, iif, &t))
 		status = EXIT_INVALID;

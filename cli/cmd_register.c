@@ -72,8 +72,8 @@ int cmd_register(int argc, char **argv)
 			return cli_usage(self, _reg_options, false);
 		}
 	}
-	if (optind != argc - 1)
-		return cli_usage(self, _reg_options, false);
+	if (cli_operands(self, _reg_options, argc, argv, 1) != EXIT_OK)
+		return EXIT_INVALID;
 	ro.service = argv[optind];
 	if (ro.autodetect == (ro.fd >= 0) || (ro.pid && ro.fd < 0)) {
 		cli_error("register takes one of --pid PID --fd FD, --fd FD or --auto");
@@ -143,8 +143,8 @@ int cmd_unregister(int argc, char **argv)
 			return cli_usage(self, options, false);
 		}
 	}
-	if (optind != argc - 1)
-		return cli_usage(self, options, false);
+	if (cli_operands(self, options, argc, argv, 1) != EXIT_OK)
+		return EXIT_INVALID;
 	uo.service = argv[optind];
 	if ((r = rt_unregister(&co.target, &uo, &removed)) < 0)
 		return cli_fail(r == -EINVAL ? error_set(r, "cannot unregister '%s': %s", uo.service, error_message()) : r);

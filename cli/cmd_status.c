@@ -234,8 +234,8 @@ int cmd_status(int argc, char **argv)
 			return cli_usage(self, options, false);
 		}
 	}
-	if (optind != argc)
-		return cli_usage(self, options, false);
+	if (cli_operands(self, options, argc, argv, 0) != EXIT_OK)
+		return EXIT_INVALID;
 	if ((r = rt_status(&co.target, &s)) < 0)
 		return cli_fail(r);
 	if (json) {

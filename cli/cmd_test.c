@@ -50,8 +50,8 @@ int cmd_test(int argc, char **argv)
 			return cli_usage(self, _options, false);
 		}
 	}
-	if (optind != argc - 1)
-		return cli_usage(self, _options, false);
+	if (cli_operands(self, _options, argc, argv, 1) != EXIT_OK)
+		return EXIT_INVALID;
 	status = cli_frontend(&fe, argv[optind], &o);
 	if (status == EXIT_OK && bpf)
 		status = cli_testrun_open(&fe, &co.build, &to, &b, &tr);

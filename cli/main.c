@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <getopt.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -45,9 +46,20 @@ int cli_usage(const struct cli_cmd *cmd, const char *options, bool help)
 	return help ? EXIT_OK : EXIT_INVALID;
 }
 
+int cli_operands(const struct cli_cmd *cmd, const char *options, int argc, char **argv, int want)
+{
+	if (argc - optind == want)
+		return EXIT_OK;
+	if (argc - optind > want)
+		cli_error("unexpected argument '%s'", argv[optind + want]);
+	else
+		cli_error("missing argument: %s", cmd->usage);
+	return cli_usage(cmd, options, false);
+}
+
 static void _help(FILE *f)
 {
-	fprintf(f, "usage: steer [--verbose] COMMAND [ARGS]\n\n"
+	fprintf(f, "usage: steer [--verbose] COMMAND [ARGS]\n       steer --version\n\n"
 		   "steer compiles a socket-lookup policy to a BPF sk_lookup program.\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof(_cmds) / sizeof(_cmds[0]); i++)
 		fprintf(f, "  %-10s %s\n", _cmds[i].name, _cmds[i].summary);
@@ -62,6 +74,9 @@ int main(int argc, char **argv)
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		if (strcmp(argv[i], "--verbose") == 0 || strcmp(argv[i], "-v") == 0) {
 			cli_verbose = true;
+		} else if (strcmp(argv[i], "--version") == 0) {
+			puts("steer " STEER_VERSION);
+			return EXIT_OK;
 		} else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
 			_help(stdout);
 			return EXIT_OK;
@@ -74,6 +89,10 @@ int main(int argc, char **argv)
 	if (i == argc) {
 		_help(stderr);
 		return EXIT_INVALID;
+	}
+	if (strcmp(argv[i], "version") == 0) {
+		puts("steer " STEER_VERSION);
+		return EXIT_OK;
 	}
 	const struct cli_cmd *cmd = cli_find(argv[i]);
 	if (!cmd) {

@@ -43,7 +43,13 @@ int cli_status(int r)
 
 int cli_fail(int r)
 {
-	cli_error("%s", error_message()[0] ? error_message() : strerror(-r));
+	const char *msg = error_message()[0] ? error_message() : strerror(-r);
+
+	/* EPERM is the kernel's answer to a missing privilege (files say EACCES): say which. */
+	if (r == -EPERM)
+		cli_error("%s: steer needs root, or CAP_BPF and CAP_NET_ADMIN (and CAP_SYS_ADMIN for --netns and mounts)", msg);
+	else
+		cli_error("%s", msg);
 	return cli_status(r);
 }
 

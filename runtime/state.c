@@ -276,11 +276,14 @@ static int _open_netns(struct rt_state *st, const char *netns)
 	return 0;
 }
 
-static bool _is_bpffs(const char *dir)
+/* 1 when DIR is a BPF filesystem, 0 when it is not (or is no directory), -EPERM when it may not be looked at. */
+static int _is_bpffs(const char *dir)
 {
 	struct statfs sf;
 
-	return statfs(dir, &sf) == 0 && (unsigned long)sf.f_type == BPF_FS_MAGIC;
+	if (statfs(dir, &sf) < 0)
+		return errno == EACCES || errno == EPERM ? -EPERM : 0;
+	return (unsigned long)sf.f_type == BPF_FS_MAGIC;
 }
 
 /* The process holding a lock on FD's inode, from /proc/locks, or 0. */
@@ -455,14 +458,18 @@ int state_open(struct rt_state *st, const struct rt_target *t, enum state_mode m
 	error_clear();
 	if ((r = _open_netns(st, t->netns ? t->netns : "/proc/self/ns/net")) < 0)
 		return r;
-	if (!_is_bpffs(bpffs)) {
+	if ((r = _is_bpffs(bpffs)) < 0)
+		return error_set(r, "cannot open '%s': %s", bpffs, strerror(EACCES));
+	if (r == 0) {
 		/* Nothing can be applied where the default place has no BPF filesystem; a named one must be one. */
 		if (mode == STATE_READ && !t->bpffs)
 			return 0;
 		/* Like systemd at boot: the default place gets a BPF filesystem when it has none. */
-		if (mode != STATE_CREATE || t->bpffs || mount("bpf", bpffs, "bpf", 0, "mode=0700") < 0)
+		if (mode != STATE_CREATE || t->bpffs)
 			return error_set(-ENODEV, "'%s' is not a BPF filesystem; mount one with: mount -t bpf bpf %s", bpffs,
 					 bpffs);
+		if (mount("bpf", bpffs, "bpf", 0, "mode=0700") < 0)
+			return error_set(-errno, "cannot mount a BPF filesystem at '%s': %s", bpffs, strerror(errno));
 	}
 	/* Room is left for the longest name below the directory. */
 	int n1 = snprintf(top, sizeof(top), "%s/steer", bpffs);
@@ -473,12 +480,13 @@ int state_open(struct rt_state *st, const struct rt_target *t, enum state_mode m
 		struct stat a, b;
 		if (mode == STATE_CREATE &&
 		    ((mkdir(top, 0700) < 0 && errno != EEXIST) || (mkdir(st->dir, 0700) < 0 && errno != EEXIST)))
-			return error_set(-errno, "cannot create '%s': %s", st->dir, strerror(errno));
+			return error_set(errno == EACCES ? -EPERM : -errno, "cannot create '%s': %s", st->dir, strerror(errno));
 		st->lock_fd = open(st->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (st->lock_fd < 0) {
 			if (errno == ENOENT && mode == STATE_READ)
 				return 0; /* nothing applied */
-			return error_set(-errno, "cannot open '%s': %s", st->dir, strerror(errno));
+			/* The state is root's (mode 0700): a permission, not a file, is missing. */
+			return error_set(errno == EACCES ? -EPERM : -errno, "cannot open '%s': %s", st->dir, strerror(errno));
 		}
 		if ((r = _lock(st, t)) < 0)
 			return r;

@@ -72,7 +72,7 @@ int testrun_open(const struct built_policy *b, const struct testrun_opts *o, str
 	tr->verbose = o->verbose;
 	tr->prog_fd = tr->hits_fd = tr->sockets_fd = -1;
 	if (unshare(CLONE_NEWNET) < 0)
-		return error_set(-errno, "cannot create a private network namespace (--bpf needs root): %s", strerror(errno));
+		return error_set(-errno, "cannot create a private network namespace for --bpf: %s", strerror(errno));
 	if ((r = _load(tr, o->iif)) < 0)
 		return r;
 

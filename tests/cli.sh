@@ -531,5 +531,52 @@ _err_has '^latin1\.steer:3:46: error: byte 0xff is not valid UTF-8'
 _err_has '^    match tcp dst 10\.0\.0\.0/8 port 80 -> service w\?eb$'
 _done
 
+# --- one table of exit statuses ---------------------------------------------------
+# Every command that reads a policy, through every class of bad input: 1, with
+# one error line (and the usage for a bad option or operand).
+
+mkdir -p "$fix/dir.steer"
+ln -sf loop-b.steer "$fix/loop-a.steer"
+ln -sf loop-a.steer "$fix/loop-b.steer"
+for cmd in check compile eval test apply; do
+	extra=()
+	[[ $cmd == eval ]] && extra=(tcp 192.0.2.1:1 10.0.0.1:80)
+	for bad in "missing:no-such.steer:No such file" "dir:dir.steer:Is a directory" "loop:loop-a.steer:symbolic links" \
+		"fifo:fifo:not a regular file"; do
+		IFS=: read -r what file msg <<<"$bad"
+		_run "$cmd: a $what policy path is invalid input" --cd "$fix" "$steer" "$cmd" "$file" "${extra[@]}"
+		_status 1
+		_out_empty
+		_err_one_line "$msg"
+		_done
+	done
+	_run "$cmd: an unknown option" --cd "$fix" "$steer" "$cmd" --bogus cli.steer "${extra[@]}"
+	_status 1
+	_err_has "unrecognized option '--bogus'"
+	_done
+	_run "$cmd: a stray argument names itself" --cd "$fix" "$steer" "$cmd" cli.steer "${extra[@]}" stray
+	_status 1
+	_err_has "^steer: error: unexpected argument 'stray'$"
+	_done
+	if [[ $(id -u) -eq 0 ]]; then
+		cp "$fix/cli.steer" "$fix/private.steer"
+		chmod 600 "$fix/private.steer"
+		_run "$cmd: an unreadable policy is the system's refusal" \
+			setpriv --reuid=65534 --regid=65534 --clear-groups "$steer" "$cmd" "$fix/private.steer" "${extra[@]}"
+		_status 2
+		_err_one_line "Permission denied"
+		_done
+	fi
+done
+
+_run "steer --version" "$steer" --version
+_status 0
+_out_is "steer $(sed -nE 's/^project\(steer VERSION ([0-9.]+).*/\1/p' CMakeLists.txt)"
+_done
+_run "steer version" "$steer" version
+_status 0
+_out_has '^steer [0-9]+\.[0-9]+\.[0-9]+$'
+_done
+
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 ]]

@@ -39,6 +39,27 @@ for strategy in tree table; do
 	expect_conn refused tcp 127.42.0.1:80
 done
 
+# The same verdicts from the program in the kernel (BPF_PROG_TEST_RUN, no packet) as from the evaluator.
+n=$(grep -c '^expect' examples/seed.steer)
+for strategy in tree table; do
+	expect_status 0 "test --bpf --strategy $strategy" "$steer" test --bpf --strategy "$strategy" examples/seed.steer
+	[[ $(tail -n 1 "$tmp/out") == "$n passed, 0 failed" ]] && ok "  ...$n passed" || fail "  ...last line '$(tail -n 1 "$tmp/out")'"
+	for tuple in "tcp 127.0.0.1:40000 127.40.0.9:80" "udp 127.0.0.1:40000 127.53.0.7:53" "tcp 127.66.1.2:40000 127.40.0.9:80" \
+		"tcp 127.0.0.1:40000 127.42.0.1:80" "tcp [fd00::1]:40000 [fd00:41::1]:80"; do
+		read -ra t <<<"$tuple"
+		want=$("$steer" eval examples/seed.steer "${t[@]}")
+		got=$("$steer" eval --bpf --strategy "$strategy" examples/seed.steer "${t[@]}")
+		[[ $got == "$want" ]] && ok "eval --bpf $tuple: $got" || fail "eval --bpf $tuple: '$got', the evaluator says '$want'"
+	done
+done
+
+# Without privileges: what is needed, not just "Operation not permitted".
+for cmd in status detach "apply examples/seed.steer"; do
+	read -ra words <<<"$cmd"
+	expect_status 2 "$cmd as nobody" setpriv --reuid=65534 --regid=65534 --clear-groups "$steer" "${words[@]}" --bpffs "$bpffs"
+	grep -q "steer needs root, or CAP_BPF and CAP_NET_ADMIN" "$tmp/err" && ok "  ...says what it needs" || fail "  ...stderr: $(cat "$tmp/err")"
+done
+
 # The counters of the last apply: the web_a prefix rule took the four connections to 127.40.0.0/24.
 hits=$(st status --json | jq '[.rules[] | select(.where | endswith("seed.steer:16")) | .hits] | add // 0')
 if [[ ${hits:-0} -ge 4 ]]; then ok "status counts hits on the web_a rule ($hits)"; else fail "web_a rule hits: '$hits'"; fi
