@@ -1,6 +1,7 @@
 #include "check.h"
 
 #include <stdlib.h>
+#include <net/if.h>
 #include <string.h>
 
 #include "cleanup.h"
@@ -99,6 +100,15 @@ static bool _prefix_ok(struct checker *c, const char *text, const struct locatio
 
 	switch (prefix_parse(text, out)) {
 	case ADDR_OK:
+		/* ::ffff:a.b.c.d never reaches sk_lookup: the kernel looks such a connection up as IPv4. */
+		if (out->family == FAM_V6 && out->len >= 96 && (out->addr >> 32) == 0xffff) {
+			struct prefix v4 = { .addr = out->addr & 0xffffffffu, .family = FAM_V4, .len = (uint8_t)(out->len - 96) };
+			diag_error(c->diags, loc,
+				   "'%s' is an IPv4-mapped IPv6 %s, which no lookup ever sees: the kernel looks such "
+				   "connections up as IPv4; write '%s'",
+				   text, is_prefix ? "prefix" : "address", is_prefix ? prefix_format(&v4, net) : addr_format(v4.addr, FAM_V4, net));
+			return false;
+		}
 		return true;
 	case ADDR_BAD_ADDRESS:
 		diag_error(c->diags, loc, "invalid %s '%s'", is_prefix ? "prefix" : "address", text);
@@ -157,8 +167,16 @@ static void _flatten(struct checker *c, const struct expr *e, struct value *out)
 			out->protos |= e->proto;
 		return;
 	case EXPR_NAME:
-		if (_kind_ok(c, out, K_IFACE, &e->loc))
-			vec_push(&out->names, e->text);
+		if (!_kind_ok(c, out, K_IFACE, &e->loc))
+			return;
+		/* The kernel's limit (IFNAMSIZ, with its NUL): a longer name can never be resolved. */
+		if (strlen(e->text) >= IFNAMSIZ) {
+			diag_error(c->diags, &e->loc, "interface name '%s' is %zu characters: the kernel allows at most %d",
+				   e->text, strlen(e->text), IFNAMSIZ - 1);
+			out->bad = true;
+			return;
+		}
+		vec_push(&out->names, e->text);
 		return;
 	case EXPR_VAR: {
 		const struct define_sym *sym = strmap_get(&c->defines, e->text);
