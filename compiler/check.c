@@ -100,15 +100,6 @@ static bool _prefix_ok(struct checker *c, const char *text, const struct locatio
 
 	switch (prefix_parse(text, out)) {
 	case ADDR_OK:
-		/* ::ffff:a.b.c.d never reaches sk_lookup: the kernel looks such a connection up as IPv4. */
-		if (out->family == FAM_V6 && out->len >= 96 && (out->addr >> 32) == 0xffff) {
-			struct prefix v4 = { .addr = out->addr & 0xffffffffu, .family = FAM_V4, .len = (uint8_t)(out->len - 96) };
-			diag_error(c->diags, loc,
-				   "'%s' is an IPv4-mapped IPv6 %s, which no lookup ever sees: the kernel looks such "
-				   "connections up as IPv4; write '%s'",
-				   text, is_prefix ? "prefix" : "address", is_prefix ? prefix_format(&v4, net) : addr_format(v4.addr, FAM_V4, net));
-			return false;
-		}
 		return true;
 	case ADDR_BAD_ADDRESS:
 		diag_error(c->diags, loc, "invalid %s '%s'", is_prefix ? "prefix" : "address", text);
@@ -125,6 +116,26 @@ static bool _prefix_ok(struct checker *c, const char *text, const struct locatio
 	return false;
 }
 
+/*
+ * A rule's ::ffff:a.b.c.d never matches: the kernel looks such a connection up
+ * as IPv4, so sk_lookup never sees the mapped address. (A service may bind
+ * one, and an expect may ask about one: those mean what they say.)
+ */
+static bool _not_mapped(struct checker *c, const char *text, const struct location *loc, const struct prefix *p)
+{
+	char v4[PREFIX_STRLEN];
+
+	if (p->family != FAM_V6 || p->len < 96 || (p->addr >> 32) != 0xffff)
+		return true;
+	struct prefix q = { .addr = p->addr & 0xffffffffu, .family = FAM_V4, .len = (uint8_t)(p->len - 96) };
+	bool is_prefix = strchr(text, '/') != NULL;
+	diag_error(c->diags, loc,
+		   "'%s' is an IPv4-mapped IPv6 %s, which no lookup ever sees: the kernel looks such connections up as "
+		   "IPv4; write '%s'",
+		   text, is_prefix ? "prefix" : "address", is_prefix ? prefix_format(&q, v4) : addr_format(q.addr, FAM_V4, v4));
+	return false;
+}
+
 static void _flatten(struct checker *c, const struct expr *e, struct value *out)
 {
 	struct prefix p;
@@ -133,7 +144,7 @@ static void _flatten(struct checker *c, const struct expr *e, struct value *out)
 	case EXPR_ADDR:
 		if (!_kind_ok(c, out, K_ADDR, &e->loc))
 			return;
-		if (_prefix_ok(c, e->text, &e->loc, &p))
+		if (_prefix_ok(c, e->text, &e->loc, &p) && _not_mapped(c, e->text, &e->loc, &p))
 			vec_push(&out->addrs, p);
 		else
 			out->bad = true;

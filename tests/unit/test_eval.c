@@ -217,14 +217,14 @@ static void test_address_families_do_not_cross(void **state)
 
 	policy(&fe, "match tcp dst 2001:db8::/32 -> drop\n" /* v6 only */
 		    "match tcp dst ::/0 port 1 -> drop\n" /* every v6 address, still v6 only */
-		    "match tcp dst ::ffff:10.0.0.1 -> drop\n" /* v4-mapped is IPv6 */
+		    "match tcp dst ::a00:1 -> drop\n" /* ::10.0.0.1, IPv4-compatible, is IPv6 (mapped is refused) */
 		    "match tcp src 10.0.0.0/8 -> pass\n" /* v4 only */
 		    "match tcp dst { 192.0.2.0/24, 2001:db8:1::/48 } port 9 -> drop\n" /* both */
 		    "match tcp port 2 -> pass\n"); /* both */
 	struct tuple t4 = T(PROTO_TCP, "10.0.0.5", 1000, "10.0.0.1", 1);
 	struct tuple t6 = T(PROTO_TCP, "2001:db8::5", 1000, "2001:db8::1", 1);
 
-	/* A v4 tuple matches none of the v6-only rules, even ::/0 or the mapped address. */
+	/* A v4 tuple matches none of the v6-only rules, even ::/0 or the compatible address. */
 	assert_false(eval_rule_matches(&fe.ir.rules[0], &t4));
 	assert_false(eval_rule_matches(&fe.ir.rules[1], &t4));
 	assert_false(eval_rule_matches(&fe.ir.rules[2], &t4));
