@@ -51,6 +51,8 @@ static void _local(const struct status_socket *so, char *out, size_t len)
 	snprintf(out, len, so->family == FAM_V6 ? "[%s]:%u" : "%s:%u", buf, so->port);
 }
 
+static const char *const _iface_states[] = { [IFACE_OK] = "ok", [IFACE_GONE] = "gone", [IFACE_RENAMED] = "renamed" };
+
 static json_object *_json(const struct rt_status *s)
 {
 	json_object *doc = json_object_new_object();
@@ -83,6 +85,11 @@ static json_object *_json(const struct rt_status *s)
 		json_object *o = json_object_new_object();
 		json_object_object_add(o, "name", json_object_new_string(m->ifaces[i]));
 		json_object_object_add(o, "ifindex", json_object_new_int64(s->cur.ifindex[i]));
+		if (s->ifaces) {
+			json_object_object_add(o, "state", json_object_new_string(_iface_states[s->ifaces[i].state]));
+			if (s->ifaces[i].state == IFACE_RENAMED)
+				json_object_object_add(o, "now", json_object_new_string(s->ifaces[i].now));
+		}
 		json_object_array_add(ifs, o);
 	}
 	json_object_object_add(doc, "interfaces", ifs);
@@ -169,8 +176,15 @@ static void _print_human(struct rt_status *s)
 		printf("problem   %s\n", s->problem);
 		return;
 	}
-	for (uint32_t i = 0; i < m->nifaces; i++)
-		printf("%s %s ifindex %u\n", i ? "         " : "interface", m->ifaces[i], s->cur.ifindex[i]);
+	for (uint32_t i = 0; i < m->nifaces; i++) {
+		printf("%s %s ifindex %u", i ? "         " : "interface", m->ifaces[i], s->cur.ifindex[i]);
+		if (s->ifaces && s->ifaces[i].state == IFACE_GONE)
+			printf(" (gone: its rules match nothing; apply again to follow a new %s)", m->ifaces[i]);
+		else if (s->ifaces && s->ifaces[i].state == IFACE_RENAMED)
+			printf(" (now %s: its rules match that interface; apply again to follow %s)", s->ifaces[i].now,
+			       m->ifaces[i]);
+		putchar('\n');
+	}
 	qsort(s->rules.v, s->rules.n, sizeof(*s->rules.v), _cmp_hits);
 	printf("hits      %llu lookups matched no rule%s\n", (unsigned long long)s->unmatched, s->rules.n ? "; by rule:" : "");
 	for (size_t i = 0; i < s->rules.n && i < MAX_RULES_SHOWN; i++) {

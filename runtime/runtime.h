@@ -88,6 +88,12 @@ struct status_service {
 	uint8_t missing; /* used_slots bits no socket can serve */
 };
 
+/* An interface the applied policy resolved, as it is now. */
+struct status_iface {
+	enum { IFACE_OK, IFACE_GONE, IFACE_RENAMED } state; /* its index names no interface, or another one */
+	char now[16]; /* IFACE_RENAMED: the name the index has now */
+};
+
 struct status_rule {
 	uint32_t index;
 	struct steer_rule_record rec;
@@ -104,6 +110,7 @@ struct rt_status {
 	VEC(struct status_rule) rules; /* those with hits */
 	uint64_t unmatched;
 	struct status_service *services; /* cur.m.nservices */
+	struct status_iface *ifaces; /* cur.m.nifaces */
 	char problem[PATH_MAX + 512]; /* where the state and the kernel disagree; "" when they agree */
 };
 

@@ -6,6 +6,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +71,24 @@ static void _record(void *ctx, uint32_t key, const void *v)
 static int _listeners(void *ctx)
 {
 	return sockinfo_listeners(ctx);
+}
+
+/* Each resolved interface against the namespace now: an index reused or gone leaves its rules on nothing. */
+static int _check_ifaces(void *ctx)
+{
+	struct rt_status *s = ctx;
+
+	for (uint32_t i = 0; i < s->cur.m.nifaces; i++) {
+		struct status_iface *x = &s->ifaces[i];
+		char name[IF_NAMESIZE];
+		if (!if_indextoname(s->cur.ifindex[i], name)) {
+			x->state = IFACE_GONE;
+		} else if (strcmp(name, s->cur.m.ifaces[i]) != 0) {
+			x->state = IFACE_RENAMED;
+			snprintf(x->now, sizeof(x->now), "%s", name);
+		}
+	}
+	return 0;
 }
 
 /* The sockets in each service's slots, and what its rules steer to it that no socket takes. */
@@ -139,7 +158,8 @@ int rt_status(const struct rt_target *t, struct rt_status *out)
 	out->cur = st.cur;
 	memset(&st.cur, 0, sizeof(st.cur)); /* out owns it now */
 	out->prog_id = out->cur.prog_id;
-	if (out->problem[0] || !(out->services = calloc(out->cur.m.nservices + 1, sizeof(*out->services))))
+	if (out->problem[0] || !(out->services = calloc(out->cur.m.nservices + 1, sizeof(*out->services))) ||
+	    !(out->ifaces = calloc(out->cur.m.nifaces + 1, sizeof(*out->ifaces))))
 		return 0;
 
 	uint32_t n = out->cur.m.nrules;
@@ -168,6 +188,7 @@ int rt_status(const struct rt_target *t, struct rt_status *out)
 	out->unmatched = counts[n];
 
 	state_in_netns(&st, _listeners, &socks);
+	state_in_netns(&st, _check_ifaces, out);
 	_services(out, sockets, &socks);
 	error_clear();
 	return 0;
@@ -179,6 +200,7 @@ void rt_status_free(struct rt_status *s)
 		for (uint32_t i = 0; i < s->services[k].nsockets; i++)
 			vec_free(&s->services[k].sockets[i].owners);
 	free(s->services);
+	free(s->ifaces);
 	vec_free(&s->rules);
 	applied_state_free(&s->cur);
 	memset(s, 0, sizeof(*s));

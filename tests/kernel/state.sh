@@ -64,6 +64,31 @@ bpftool link detach id "$link" 2>/dev/null
 expect_status 2 "status when the link was detached outside steer" st status
 grep -q "detached outside steer" "$tmp/err" && ok "  ...says so" || fail "  ...stderr: $(cat "$tmp/err")"
 
+# --- interfaces: resolved at apply, shown by status, flagged when they change ----
+expect_status 0 "detach before the interface policy" st detach
+ip link add st0 type bridge
+p=$(policy iif <<'P'
+service web_a = tcp 127.0.0.1:8001
+match tcp dst 127.40.0.0/24 port 80 iif st0 -> service web_a
+match tcp dst 127.40.0.0/24 port 80 iif nosuch0 -> drop
+P
+)
+expect_status 1 "apply with an interface the namespace lacks" st apply "$p"
+grep -q "interface 'nosuch0' (iif in the policy) does not exist" "$tmp/err" && ok "  ...names it" || fail "  ...stderr: $(cat "$tmp/err")"
+ip link add nosuch0 type bridge
+expect_status 0 "apply once both exist" st apply "$p"
+idx=$(ip -j link show st0 | jq .[0].ifindex)
+got=$(st status --json | jq -r '.interfaces[] | select(.name == "st0") | "\(.ifindex) \(.state)"')
+[[ $got == "$idx ok" ]] && ok "status shows st0 as resolved ($got)" || fail "status: st0 '$got', want '$idx ok'"
+ip link del st0
+ip link add st0 type bridge
+got=$(st status --json | jq -r '.interfaces[] | select(.name == "st0") | .state')
+[[ $got == gone ]] && ok "st0 re-created: status flags the old index as gone" || fail "status: st0 state '$got', want gone"
+st status | grep -q "st0 ifindex $idx (gone" && ok "  ...in the human output too" || fail "  ...$(st status | grep st0)"
+expect_status 0 "apply again follows the new index" st apply "$p"
+got=$(st status --json | jq -r '.interfaces[] | select(.name == "st0") | "\(.ifindex) \(.state)"')
+[[ $got == "$(ip -j link show st0 | jq .[0].ifindex) ok" ]] && ok "  ...st0 resolved again ($got)" || fail "  ...st0 '$got'"
+
 # --- detach ------------------------------------------------------------------
 expect_status 0 "detach removes even a state that disagrees" st detach
 expect_status 0 "detach with nothing applied is not an error" st detach
