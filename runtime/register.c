@@ -49,6 +49,20 @@ static int _find_service(const struct rt_state *st, const char *name, struct ser
 	return error_set(-EINVAL, "the applied policy (%s) has no service '%s'", st->cur.m.policy, name);
 }
 
+/* The other service whose slots hold the socket with COOKIE, or NULL. */
+static const char *_holder(const struct rt_state *st, int sockets, uint32_t own, uint64_t cookie)
+{
+	for (uint32_t k = 0; k < st->cur.m.nservices; k++) {
+		for (uint32_t i = 0; st->cur.slot[k] != own && i < STEER_SLOTS_PER_SERVICE; i++) {
+			uint32_t slot = st->cur.slot[k] + i;
+			uint64_t held;
+			if (bpf_map_lookup_elem(sockets, &slot, &held) == 0 && held == cookie)
+				return st->cur.m.services[k].name;
+		}
+	}
+	return NULL;
+}
+
 static int _open_sockets(const struct rt_state *st)
 {
 	char path[PATH_MAX];
@@ -105,6 +119,14 @@ static int _inspect(int fd, const struct rt_state *st, const char *service, cons
 		getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &len);
 		reg->dual_stack = !v6only;
 	}
+	/* The rules must reach the socket's family too (a dual-stack IPv6 socket also serves IPv4). */
+	uint8_t base = reg->proto == PROTO_UDP ? STEER_SLOT_UDP : 0, used = sm->svc->used_slots;
+	bool v4 = used & (1u << base), v6 = used & (1u << (base | STEER_SLOT_V6));
+	if (reg->family == FAM_V4 ? !v4 : !(v6 || (reg->dual_stack && v4)))
+		return error_set(-EINVAL, "no %s rule steers IPv%d to service '%s': its %s rules reach it over %s%s",
+				 proto_name(reg->proto), reg->family == FAM_V4 ? 4 : 6, service, proto_name(reg->proto),
+				 v4 ? "IPv4" : v6 ? "IPv6" : "no family",
+				 v4 && reg->family == FAM_V6 ? " (a dual-stack IPv6 socket, IPV6_V6ONLY off, would serve it)" : "");
 	len = sizeof(reg->cookie);
 	if (getsockopt(fd, SOL_SOCKET, SO_COOKIE, &reg->cookie, &len) < 0)
 		return error_set(-errno, "cannot read the socket's cookie: %s", strerror(errno));
@@ -235,17 +257,23 @@ int rt_register(const struct rt_target *t, const struct register_opts *o, regist
 		}
 	}
 
+	if (r >= 0 && (sockets = _open_sockets(&st)) < 0)
+		r = sockets;
 	/* All of them are checked before any is put in place. */
 	for (size_t i = 0; r >= 0 && i < fds.n; i++) {
 		struct registered reg = { .pid = pids.v[i] };
+		const char *other;
 		if ((r = _inspect(fds.v[i], &st, o->service, &sm, &reg)) < 0)
 			break;
+		if ((other = _holder(&st, sockets, sm.slot, reg.cookie))) {
+			r = error_set(-EINVAL, "the socket is already registered for service '%s': one socket serves one service "
+					       "(unregister it there first)", other);
+			break;
+		}
 		if (reg.pid)
 			_comm(reg.pid, reg.comm, sizeof(reg.comm));
 		vec_push(out, reg);
 	}
-	if (r >= 0 && (sockets = _open_sockets(&st)) < 0)
-		r = sockets;
 	for (size_t i = 0; r >= 0 && i < fds.n; i++) {
 		uint64_t val = (uint64_t)fds.v[i];
 		if (bpf_map_update_elem(sockets, &out->v[i].slot, &val, BPF_ANY) < 0)

@@ -9,7 +9,9 @@ p=$(policy life <<'P'
 service web = tcp 127.0.0.1:8201
 service dns = udp 127.0.0.1:8253
 service quiet
+service web2
 match tcp dst 127.90.0.0/24 port 80 -> service web
+match tcp dst 127.92.0.0/24 port 80 -> service web2
 match udp dst 127.90.0.0/24 port 53 -> service dns
 match tcp dst 127.91.0.0/24 port 80 -> service web or pass
 P
@@ -21,6 +23,8 @@ serve udp 127.0.0.1:8253 dns --fd 9 || exit 1
 dns_pid=$last_pid
 serve tcp 127.0.0.1:8299 other --fd 9 || exit 1
 other_pid=$last_pid
+serve tcp '[::1]:8206' web6 --v6only 1 --fd 9 || exit 1
+web6_pid=$last_pid
 
 expect_status 1 "register before any apply" st register web --auto
 expect_status 0 "apply" st apply "$p"
@@ -39,7 +43,11 @@ for _ in $(seq 50); do [[ -s $tmp/py ]] && break; sleep 0.05; done
 expect_status 1 "register a TCP socket that does not listen" st register web --pid "$py" --fd "$(cat "$tmp/py")"
 grep -q "not listening" "$tmp/err" && ok "  ...says why" || fail "  ...message: $(cat "$tmp/err")"
 
+expect_status 1 "register an IPv6-only socket to a service whose rules are IPv4" st register web --pid "$web6_pid" --fd 9
+grep -q "no tcp rule steers IPv6 to service 'web'" "$tmp/err" && ok "  ...says why" || fail "  ...message: $(cat "$tmp/err")"
 expect_status 0 "register web --pid --fd" st register web --pid "$web_pid" --fd 9
+expect_status 1 "register the same socket to a second service" st register web2 --pid "$web_pid" --fd 9
+grep -q "already registered for service 'web'" "$tmp/err" && ok "  ...names the first" || fail "  ...message: $(cat "$tmp/err")"
 expect_status 0 "register dns --auto" st register dns --auto
 expect_conn web tcp 127.90.0.5:80
 expect_conn "dns from 127.90.0.5:53" udp 127.90.0.5:53
