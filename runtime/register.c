@@ -187,6 +187,36 @@ static void _close_all(fd_vec *fds)
 	vec_free(fds);
 }
 
+/*
+ * Nothing at the declared address. The usual cause is a server on the
+ * wildcard address of the port: name it, and the two ways to use it.
+ */
+static int _not_found(const struct rt_state *st, const sockinfo_vec *socks, uint8_t proto, int family,
+		      const char *addr, uint16_t port)
+{
+	const char *verb = proto == PROTO_TCP ? "listens" : "is bound", *l = family == FAM_V6 ? "[" : "",
+		   *r = family == FAM_V6 ? "]" : "";
+
+	for (size_t i = 0; i < socks->n; i++) {
+		const struct sockinfo *s = &socks->v[i];
+		if (s->proto != proto || s->port != port || s->addr != 0)
+			continue;
+		const char *any = s->family == FAM_V6 ? "[::]" : "0.0.0.0";
+		_cleanup_vec_ owner_vec owners = { 0 };
+		sockinfo_owners(s->inode, &owners);
+		if (owners.n)
+			return error_set(-EINVAL,
+					 "nothing %s on %s %s%s%s:%u, but pid %d (%s) %s on %s:%u: declare the service as "
+					 "'%s %s:%u', or register that socket with --pid %d --fd %d",
+					 verb, proto_name(proto), l, addr, r, port, owners.v[0].pid, owners.v[0].comm, verb, any,
+					 port, proto_name(proto), any, port, owners.v[0].pid, owners.v[0].fd);
+		return error_set(-EINVAL, "nothing %s on %s %s%s%s:%u, but a socket %s on %s:%u: declare the service as '%s %s:%u'",
+				 verb, proto_name(proto), l, addr, r, port, verb, any, port, proto_name(proto), any, port);
+	}
+	return error_set(-EINVAL, "nothing %s on %s %s%s%s:%u in network namespace %lu", verb, proto_name(proto), l, addr,
+			 r, port, (unsigned long)st->netns_ino);
+}
+
 /* --auto: for each declared address, the listening socket there and a process holding it. */
 static int _autodetect(struct rt_state *st, const char *service, const struct service_meta *sm, fd_vec *fds,
 		       pid_vec *pids)
@@ -213,9 +243,7 @@ static int _autodetect(struct rt_state *st, const char *service, const struct se
 		char buf[PREFIX_STRLEN];
 		addr_format(addr, family, buf);
 		if (!hit)
-			return error_set(-EINVAL, "nothing %s on %s %s%s%s:%u in network namespace %lu",
-				     proto == PROTO_TCP ? "listens" : "is bound", proto_name(proto), family == FAM_V6 ? "[" : "",
-				     buf, family == FAM_V6 ? "]" : "", port, (unsigned long)st->netns_ino);
+			return _not_found(st, &socks, proto, family, buf, port);
 		_cleanup_vec_ owner_vec owners = { 0 };
 		sockinfo_owners(hit->inode, &owners);
 		if (!owners.n)

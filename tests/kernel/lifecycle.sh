@@ -10,8 +10,10 @@ service web = tcp 127.0.0.1:8201
 service dns = udp 127.0.0.1:8253
 service quiet
 service web2
+service dnsany = udp 127.0.0.1:8254
 match tcp dst 127.90.0.0/24 port 80 -> service web
 match tcp dst 127.92.0.0/24 port 80 -> service web2
+match udp dst 127.92.0.0/24 port 53 -> service dnsany
 match udp dst 127.90.0.0/24 port 53 -> service dns
 match tcp dst 127.91.0.0/24 port 80 -> service web or pass
 P
@@ -25,6 +27,8 @@ serve tcp 127.0.0.1:8299 other --fd 9 || exit 1
 other_pid=$last_pid
 serve tcp '[::1]:8206' web6 --v6only 1 --fd 9 || exit 1
 web6_pid=$last_pid
+serve udp 0.0.0.0:8254 dnsany --fd 9 || exit 1
+dnsany_pid=$last_pid
 
 expect_status 1 "register before any apply" st register web --auto
 expect_status 0 "apply" st apply "$p"
@@ -49,6 +53,10 @@ expect_status 0 "register web --pid --fd" st register web --pid "$web_pid" --fd 
 expect_status 1 "register the same socket to a second service" st register web2 --pid "$web_pid" --fd 9
 grep -q "already registered for service 'web'" "$tmp/err" && ok "  ...names the first" || fail "  ...message: $(cat "$tmp/err")"
 expect_status 0 "register dns --auto" st register dns --auto
+expect_status 1 "register --auto where only the wildcard address is bound" st register dnsany --auto
+grep -q "but pid $dnsany_pid (namesrv) is bound on 0.0.0.0:8254: declare the service as 'udp 0.0.0.0:8254', or register that socket with --pid $dnsany_pid --fd 9" "$tmp/err" &&
+	ok "  ...names the wildcard socket and both ways to use it" || fail "  ...message: $(cat "$tmp/err")"
+expect_status 0 "  ...and the way it names works" st register dnsany --pid "$dnsany_pid" --fd 9
 expect_conn web tcp 127.90.0.5:80
 expect_conn "dns from 127.90.0.5:53" udp 127.90.0.5:53
 owner=$(st status --json | jq -r '.services[] | select(.name == "web") | .sockets[0].processes[0] | "\(.pid) \(.comm)"')
