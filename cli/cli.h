@@ -81,6 +81,8 @@ int cli_shared_option(int c, const char *arg, struct cli_opts *o);
  * exit status to give up with.
  */
 int cli_frontend(struct frontend *fe, const char *path, const struct frontend_opts *o);
+/* The same without printing the diagnostics (for --json), every warning kept with ALL_WARNINGS. */
+int cli_frontend_quiet(struct frontend *fe, const char *path, const struct frontend_opts *o, bool all_warnings);
 /* Builds the checked policy, printing clang's complaints and any error. Returns EXIT_*. */
 int cli_build(struct frontend *fe, const struct build_opts *o, struct built_policy *out);
 
@@ -91,6 +93,19 @@ int cli_testrun_open(struct frontend *fe, const struct build_opts *bo, const str
 		     struct built_policy *b, struct testrun *tr);
 /* An expect through the program in the kernel: a verdict_fn (expect.h) whose context is a testrun. */
 int cli_testrun_expect(void *ctx, const struct ir_expect *x, struct verdict *out);
+
+/* JSON documents (json.c): each starts with the schema's version, docs/json.md describes them. */
+#define CLI_JSON_VERSION 1
+json_object *cli_json_doc(void);
+void cli_json_print(json_object *doc, bool pretty);
+/* A rule, the same object everywhere: NUMBER counts from 1 in policy order. */
+json_object *cli_json_rule(uint32_t number, const char *file, uint32_t line, uint32_t col, const char *action);
+/* "service web", "service web or pass", "drop" or "pass", as a policy writes it. */
+void cli_action_text(enum action_kind kind, const char *service, bool or_pass, char *out, size_t len);
+/* Adds "verdict", "service" and "rule" for V to O, and returns O. */
+json_object *cli_json_verdict(json_object *o, const struct ir_policy *p, const struct verdict *v);
+/* Diagnostics, each with its notes. */
+json_object *cli_json_diags(const struct diag_list *d);
 
 int cmd_apply(int argc, char **argv);
 int cmd_check(int argc, char **argv);

@@ -45,27 +45,6 @@ static bool _tuple(const struct ir_policy *p, char **w, const char *iif, struct 
 	return true;
 }
 
-static void _print_json(const struct ir_policy *p, const struct verdict *v)
-{
-	_cleanup_json_ json_object *o = json_object_new_object();
-	static const char *const kinds[] = { [ACT_SERVICE] = "service", [ACT_DROP] = "drop", [ACT_PASS] = "pass" };
-
-	json_object_object_add(o, "verdict", json_object_new_string(kinds[v->kind]));
-	json_object_object_add(o, "service",
-			       v->kind == ACT_SERVICE ? json_object_new_string(p->services[v->service].name) : NULL);
-	if (v->rule == RULE_NONE) {
-		json_object_object_add(o, "rule", NULL);
-	} else {
-		const struct ir_rule *r = &p->rules[v->rule];
-		json_object *rule = json_object_new_object();
-		json_object_object_add(rule, "file", json_object_new_string(r->loc.src->path));
-		json_object_object_add(rule, "line", json_object_new_int((int)r->loc.line));
-		json_object_object_add(rule, "index", json_object_new_int64(r->id));
-		json_object_object_add(o, "rule", rule);
-	}
-	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
-}
-
 int cmd_eval(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -131,7 +110,8 @@ int cmd_eval(int argc, char **argv)
 	}
 	if (status == EXIT_OK) {
 		if (json) {
-			_print_json(&fe.ir, &v);
+			_cleanup_json_ json_object *doc = cli_json_verdict(cli_json_doc(), &fe.ir, &v);
+			cli_json_print(doc, false);
 		} else {
 			verdict_print(stdout, &fe.ir, &v);
 			putchar('\t');

@@ -20,23 +20,18 @@ static void _when(int64_t ns, char out[32])
 	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", gmtime(&sec));
 }
 
-/* "service web", "service web or pass", "drop" or "pass", from the rule record. */
+/* The rule record's action, as a policy writes it. */
 static void _action(const struct rt_status *s, uint32_t act, char *out, size_t len)
 {
 	uint32_t kind = act >> STEER_ACT_KIND_SHIFT, svc = act & STEER_ACT_SERVICE_MASK;
 
-	if (kind == STEER_ACT_DROP)
-		snprintf(out, len, "drop");
-	else if (kind == STEER_ACT_PASS)
-		snprintf(out, len, "pass");
-	else
-		snprintf(out, len, "service %s%s", svc < s->cur.m.nservices ? s->cur.m.services[svc].name : "?",
-			 act & STEER_ACT_OR_PASS ? " or pass" : "");
+	cli_action_text(kind == STEER_ACT_DROP ? ACT_DROP : kind == STEER_ACT_PASS ? ACT_PASS : ACT_SERVICE,
+			svc < s->cur.m.nservices ? s->cur.m.services[svc].name : "?", act & STEER_ACT_OR_PASS, out, len);
 }
 
-static void _where(const struct rt_status *s, const struct steer_rule_record *r, char *out, size_t len)
+static const char *_file(const struct rt_status *s, const struct steer_rule_record *r)
 {
-	snprintf(out, len, "%s:%u", r->file < s->cur.m.nfiles ? s->cur.m.files[r->file] : "?", r->line);
+	return r->file < s->cur.m.nfiles ? s->cur.m.files[r->file] : "?";
 }
 
 static void _local(const struct status_socket *so, char *out, size_t len)
@@ -55,7 +50,7 @@ static const char *const _iface_states[] = { [IFACE_OK] = "ok", [IFACE_GONE] = "
 
 static json_object *_json(const struct rt_status *s)
 {
-	json_object *doc = json_object_new_object();
+	json_object *doc = cli_json_doc();
 	char buf[PATH_MAX + 64];
 
 	json_object_object_add(doc, "applied", json_object_new_boolean(s->applied));
@@ -71,7 +66,7 @@ static json_object *_json(const struct rt_status *s)
 	json_object_object_add(pol, "path", json_object_new_string(m->policy));
 	json_object_object_add(pol, "sha256", json_object_new_string(m->sha256));
 	_when(s->cur.applied_ns, buf);
-	json_object_object_add(pol, "applied", json_object_new_string(buf));
+	json_object_object_add(pol, "applied_at", json_object_new_string(buf));
 	json_object_object_add(pol, "strategy", json_object_new_string(strategy_name(m->strategy)));
 	json_object_object_add(pol, "rules", json_object_new_int64(m->nrules));
 	json_object_object_add(pol, "built_by", json_object_new_string(m->built_by));
@@ -96,12 +91,8 @@ static json_object *_json(const struct rt_status *s)
 	json_object *rules = json_object_new_array();
 	for (size_t i = 0; i < s->rules.n; i++) {
 		const struct status_rule *r = &s->rules.v[i];
-		json_object *o = json_object_new_object();
-		json_object_object_add(o, "index", json_object_new_int64(r->index));
-		_where(s, &r->rec, buf, sizeof(buf));
-		json_object_object_add(o, "where", json_object_new_string(buf));
 		_action(s, r->rec.action, buf, sizeof(buf));
-		json_object_object_add(o, "action", json_object_new_string(buf));
+		json_object *o = cli_json_rule(r->index + 1, _file(s, &r->rec), r->rec.line, r->rec.col, buf);
 		json_object_object_add(o, "hits", json_object_new_uint64(r->hits));
 		json_object_array_add(rules, o);
 	}
@@ -188,10 +179,10 @@ static void _print_human(struct rt_status *s)
 	qsort(s->rules.v, s->rules.n, sizeof(*s->rules.v), _cmp_hits);
 	printf("hits      %llu lookups matched no rule%s\n", (unsigned long long)s->unmatched, s->rules.n ? "; by rule:" : "");
 	for (size_t i = 0; i < s->rules.n && i < MAX_RULES_SHOWN; i++) {
-		_where(s, &s->rules.v[i].rec, buf, sizeof(buf));
-		_action(s, s->rules.v[i].rec.action, act, sizeof(act));
-		printf("          %10llu  rule %u at %s -> %s\n", (unsigned long long)s->rules.v[i].hits, s->rules.v[i].index,
-		       buf, act);
+		const struct status_rule *r = &s->rules.v[i];
+		_action(s, r->rec.action, act, sizeof(act));
+		printf("          %10llu  rule %u at %s:%u -> %s\n", (unsigned long long)r->hits, r->index + 1, _file(s, &r->rec),
+		       r->rec.line, act);
 	}
 	if (s->rules.n > MAX_RULES_SHOWN)
 		printf("          ... and %zu more rules with hits (--json lists them all)\n", s->rules.n - MAX_RULES_SHOWN);
@@ -254,7 +245,7 @@ int cmd_status(int argc, char **argv)
 		return cli_fail(r);
 	if (json) {
 		_cleanup_json_ json_object *doc = _json(&s);
-		puts(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+		cli_json_print(doc, true);
 	} else {
 		_print_human(&s);
 	}

@@ -11,12 +11,12 @@
 bool cli_verbose;
 
 static const struct cli_cmd _cmds[] = {
-	{ "check", cmd_check, "POLICY [--werror]", "validate a policy and run its expects; no kernel needed" },
+	{ "check", cmd_check, "POLICY [--werror] [--json]", "validate a policy and run its expects; no kernel needed" },
 	{ "compile", cmd_compile, "POLICY [-o OUT] [--emit built|obj|c|tree|ir] [--strategy auto|tree|table]",
 	  "build a policy into a file apply takes without clang, or show a stage of it" },
 	{ "eval", cmd_eval, "POLICY PROTO SRC:PORT DST:PORT [--iif NAME] [--bpf] [--json]",
 	  "the verdict for one connection or datagram" },
-	{ "test", cmd_test, "POLICY [--bpf]", "run the policy's expects and report each" },
+	{ "test", cmd_test, "POLICY [--bpf] [--json]", "run the policy's expects and report each" },
 	{ "apply", cmd_apply, "POLICY|BUILT [--netns PATH] [--bpffs DIR] [--wait SECONDS]",
 	  "compile, load and attach a policy, or replace the applied one atomically" },
 	{ "register", cmd_register, "SERVICE [--pid PID --fd FD | --fd FD | --auto] [--netns PATH] [--bpffs DIR] [--wait SECONDS]",

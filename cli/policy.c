@@ -10,9 +10,18 @@
 
 int cli_frontend(struct frontend *fe, const char *path, const struct frontend_opts *o)
 {
+	int status = cli_frontend_quiet(fe, path, o, cli_verbose);
+
+	if (status == EXIT_OK || fe->diags.head)
+		diag_print(stderr, &fe->diags, cli_color());
+	return status;
+}
+
+int cli_frontend_quiet(struct frontend *fe, const char *path, const struct frontend_opts *o, bool all_warnings)
+{
 	struct frontend_opts all = *o;
 
-	all.all_warnings = cli_verbose;
+	all.all_warnings = all_warnings;
 	int r = frontend_run(fe, path, &all);
 
 	if (r < 0) {
@@ -20,7 +29,6 @@ int cli_frontend(struct frontend *fe, const char *path, const struct frontend_op
 		/* A policy that is missing, not a file or too large is wrong input, not a refusal of the system. */
 		return cli_fail(r == -ENOENT || r == -ENOTDIR || r == -EISDIR || r == -EFBIG || r == -ELOOP ? -EINVAL : r);
 	}
-	diag_print(stderr, &fe->diags, cli_color());
 	return diag_failed(&fe->diags) ? EXIT_INVALID : EXIT_OK;
 }
 

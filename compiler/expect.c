@@ -38,6 +38,8 @@ int expect_run(const struct ir_policy *p, verdict_fn fn, void *ctx, struct diag_
 		if (r < 0)
 			return r;
 		bool ok = verdict_equal(&got, &want);
+		if (res->outcomes)
+			res->outcomes[i] = (struct expect_outcome){ want, got, ok };
 		_cleanup_free_ char *g = _verdict_str(p, &got);
 		_cleanup_free_ char *w = _verdict_str(p, &want);
 		if (ok) {

@@ -2,6 +2,7 @@
 #ifndef STEER_EXPECT_H
 #define STEER_EXPECT_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "diag.h"
@@ -11,8 +12,15 @@
 /* Where verdicts come from: the reference evaluator, or the program in the kernel. */
 typedef int (*verdict_fn)(void *ctx, const struct ir_expect *x, struct verdict *out);
 
+/* One expect's outcome, for a report that is not text (test --json). */
+struct expect_outcome {
+	struct verdict want, got;
+	bool ok;
+};
+
 struct expect_result {
 	unsigned passed, failed;
+	struct expect_outcome *outcomes; /* NULL, or room for every expect: filled in order */
 };
 
 /* The reference evaluator as a verdict_fn; CTX is the policy. */

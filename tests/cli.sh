@@ -578,5 +578,44 @@ _status 0
 _out_has '^steer [0-9]+\.[0-9]+\.[0-9]+$'
 _done
 
+# --- JSON: one schema, versioned -----------------------------------------------------
+# A rule is the same object in every document, numbered from 1 as the policy
+# lists them; check and test print their results as one document too.
+
+_run "eval --json: the rule object" --cd "$fix" "$steer" eval --json cli.steer tcp 192.0.2.1:40000 10.0.0.1:80
+_status 0
+_json '.version == 1 and .rule == { "number": 1, "file": "cli.steer", "line": 4, "column": 1, "action": "service web" }'
+_done
+
+_run "check --json: diagnostics and expects" --cd "$fix" "$steer" check --json warns.steer
+_status 0
+_json '.version == 1 and .ok == true and .warnings == 1 and .errors == 0 and .expects.passed == 0 and
+	(.diagnostics[0] | .severity == "warning" and .file == "warns.steer" and .line == 2 and .column == 9 and
+	 (.message | startswith("service '"'"'unused'"'"'")))'
+_err_empty
+_done
+
+_run "check --json --werror: the warning is an error" --cd "$fix" "$steer" check --json --werror warns.steer
+_status 1
+_json '.ok == false and .diagnostics[0].severity == "error"'
+_done
+
+_run "check --json: errors, each with its notes" --cd "$fix" "$steer" check --json broken.steer
+_status 1
+_json '.ok == false and .errors == 1 and .diagnostics[0].line == 2 and .diagnostics[0].column == 15'
+_done
+
+_run "check --json: every warning, not the first 20" --cd "$fix" "$steer" check --json shadowed.steer
+_status 0
+_json '(.diagnostics | length) == 59 and .warnings == 59'
+_done
+
+_run "test --json: each expect, wanted and got" --cd "$fix" "$steer" test --json failing.steer
+_status 1
+_json '.version == 1 and .passed == 1 and .failed == 1 and (.results | length) == 2 and
+	(.results[1] | .ok == false and .line == 4 and .want.verdict == "service" and .got.verdict == "pass" and .got.rule == null) and
+	(.results[0].got.rule.number == 1) and (.diagnostics[0].message | startswith("expect failed"))'
+_done
+
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 ]]

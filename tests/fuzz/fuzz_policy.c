@@ -313,7 +313,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* Failing expects leave a complete IR; any other error does not. */
 	if (fe.diags.nerrors == fe.expects.failed && !fe.diags.truncated) {
 		struct diag_list d;
-		struct expect_result res;
+		struct expect_result res = { 0 };
 
 		_check_ir(&fe.ir);
 		ir_print(out.f, &fe.ir);

@@ -61,6 +61,6 @@ for cmd in status detach "apply examples/seed.steer"; do
 done
 
 # The counters of the last apply: the web_a prefix rule took the four connections to 127.40.0.0/24.
-hits=$(st status --json | jq '[.rules[] | select(.where | endswith("seed.steer:16")) | .hits] | add // 0')
+hits=$(st status --json | jq '[.rules[] | select((.file | endswith("seed.steer")) and .line == 16) | .hits] | add // 0')
 if [[ ${hits:-0} -ge 4 ]]; then ok "status counts hits on the web_a rule ($hits)"; else fail "web_a rule hits: '$hits'"; fi
 finish
