@@ -93,6 +93,8 @@ int cmd_register(int argc, char **argv)
 		if (g->pid)
 			printf(" from pid %d (%s)", g->pid, g->comm);
 		putchar('\n');
+		if (g->warning[0])
+			fprintf(stderr, "steer: warning: %s\n", g->warning);
 	}
 	return EXIT_OK;
 }

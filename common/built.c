@@ -63,6 +63,7 @@ void built_manifest_free(struct built_manifest *m)
 	for (uint32_t i = 0; m->services && i < m->nservices; i++) {
 		free(m->services[i].name);
 		free(m->services[i].listen);
+		free(m->services[i].udp_to);
 	}
 	free(m->services);
 	memset(m, 0, sizeof(*m));
@@ -99,6 +100,33 @@ static char **_get_strv(struct wire_reader *r, uint32_t *n)
 	return v;
 }
 
+static void _put_listen(wire_buf *w, const struct built_listen *v, uint32_t n)
+{
+	wire_u32(w, n);
+	for (uint32_t k = 0; k < n; k++) {
+		wire_u8(w, v[k].proto);
+		wire_u8(w, v[k].family);
+		wire_u32(w, v[k].port);
+		wire_u128(w, v[k].addr);
+	}
+}
+
+static struct built_listen *_get_listen(struct wire_reader *r, uint32_t *n)
+{
+	*n = wire_get_count(r, 22);
+	struct built_listen *v = r->bad ? NULL : calloc(*n + 1, sizeof(*v));
+
+	if (!v)
+		r->bad = true;
+	for (uint32_t k = 0; k < *n && !r->bad; k++) {
+		v[k].proto = wire_get_u8(r);
+		v[k].family = wire_get_u8(r);
+		v[k].port = (uint16_t)wire_get_u32(r);
+		v[k].addr = wire_get_u128(r);
+	}
+	return v;
+}
+
 void built_manifest_put(wire_buf *w, const struct built_manifest *m)
 {
 	wire_str(w, m->policy);
@@ -114,13 +142,9 @@ void built_manifest_put(wire_buf *w, const struct built_manifest *m)
 		wire_str(w, s->name);
 		wire_u8(w, s->protos);
 		wire_u8(w, s->used_slots);
-		wire_u32(w, s->nlisten);
-		for (uint32_t k = 0; k < s->nlisten; k++) {
-			wire_u8(w, s->listen[k].proto);
-			wire_u8(w, s->listen[k].family);
-			wire_u32(w, s->listen[k].port);
-			wire_u128(w, s->listen[k].addr);
-		}
+		_put_listen(w, s->listen, s->nlisten);
+		wire_u8(w, s->udp_any);
+		_put_listen(w, s->udp_to, s->nudp_to);
 	}
 }
 
@@ -136,7 +160,7 @@ bool built_manifest_get(struct wire_reader *r, struct built_manifest *m)
 	m->nrules = wire_get_u32(r);
 	m->files = _get_strv(r, &m->nfiles);
 	m->ifaces = _get_strv(r, &m->nifaces);
-	m->nservices = wire_get_count(r, 7);
+	m->nservices = wire_get_count(r, 14);
 	if (!r->bad && !(m->services = calloc(m->nservices + 1, sizeof(*m->services))))
 		r->bad = true;
 	for (uint32_t i = 0; i < m->nservices && !r->bad; i++) {
@@ -144,15 +168,9 @@ bool built_manifest_get(struct wire_reader *r, struct built_manifest *m)
 		s->name = wire_get_str(r);
 		s->protos = wire_get_u8(r);
 		s->used_slots = wire_get_u8(r);
-		s->nlisten = wire_get_count(r, 22);
-		if (!r->bad && !(s->listen = calloc(s->nlisten + 1, sizeof(*s->listen))))
-			r->bad = true;
-		for (uint32_t k = 0; k < s->nlisten && !r->bad; k++) {
-			s->listen[k].proto = wire_get_u8(r);
-			s->listen[k].family = wire_get_u8(r);
-			s->listen[k].port = (uint16_t)wire_get_u32(r);
-			s->listen[k].addr = wire_get_u128(r);
-		}
+		s->listen = _get_listen(r, &s->nlisten);
+		s->udp_any = wire_get_u8(r) != 0;
+		s->udp_to = _get_listen(r, &s->nudp_to);
 	}
 	if (!r->bad && (!sha || strlen(sha) >= sizeof(m->sha256) || m->strategy > STRATEGY_TABLE))
 		r->bad = true;

@@ -37,6 +37,15 @@ struct built_service {
 	uint8_t used_slots; /* bit (udp ? 2 : 0) + (IPv6 ? 1 : 0): what its rules steer to it */
 	struct built_listen *listen;
 	uint32_t nlisten;
+	/*
+	 * Where its UDP rules send datagrams: exact addresses and ports in
+	 * udp_to, or udp_any when some rule takes a prefix, a port range or any
+	 * port. A socket that does not answer from each datagram's destination
+	 * serves only its own address:port.
+	 */
+	bool udp_any;
+	struct built_listen *udp_to;
+	uint32_t nudp_to;
 };
 
 struct built_manifest {

@@ -44,6 +44,45 @@ static uint32_t _file_index(struct built_manifest *m, const char *path)
 	return m->nfiles++;
 }
 
+/* Most exact UDP targets kept per service; beyond, it counts as steered anywhere. */
+#define UDP_TARGETS_MAX 64
+
+/* What a UDP rule sends to its service: exact address:port pairs, or (false) anything wider. */
+static bool _udp_targets(const struct ir_rule *r, struct built_service *o)
+{
+	for (int fam = 0; fam < FAM__COUNT; fam++) {
+		if (!(r->m.families & FAM_BIT(fam)))
+			continue;
+		const struct pfx_list *dst = &r->m.dst[fam];
+		if (!dst->n || !r->m.dport.n)
+			return false;
+		for (uint32_t i = 0; i < dst->n; i++) {
+			if (dst->v[i].len != fam_width(fam))
+				return false;
+			for (uint32_t k = 0; k < r->m.dport.n; k++) {
+				const struct port_range *pr = &r->m.dport.v[k];
+				if (pr->lo != pr->hi || o->nudp_to >= UDP_TARGETS_MAX)
+					return false;
+				o->udp_to[o->nudp_to++] = (struct built_listen){ PROTO_UDP, (uint8_t)fam, pr->lo, dst->v[i].addr };
+			}
+		}
+	}
+	return true;
+}
+
+static void _udp(const struct ir_policy *p, uint32_t svc, struct built_service *o)
+{
+	if (!(o->udp_to = calloc(UDP_TARGETS_MAX, sizeof(*o->udp_to))))
+		abort();
+	for (uint32_t i = 0; i < p->nrules && !o->udp_any; i++) {
+		const struct ir_rule *r = &p->rules[i];
+		if (r->act.kind == ACT_SERVICE && r->act.service == svc && (r->m.protos & PROTO_UDP))
+			o->udp_any = !_udp_targets(r, o);
+	}
+	if (o->udp_any)
+		o->nudp_to = 0;
+}
+
 static void _manifest(const struct ir_policy *p, enum strategy s, struct built_policy *b)
 {
 	struct built_manifest *m = &b->m;
@@ -83,6 +122,7 @@ static void _manifest(const struct ir_policy *p, enum strategy s, struct built_p
 		for (uint32_t k = 0; k < svc->nsocks; k++)
 			o->listen[k] = (struct built_listen){ svc->socks[k].proto, svc->socks[k].family, svc->socks[k].port,
 							      svc->socks[k].addr };
+		_udp(p, i, o);
 	}
 	m->nifaces = p->nifaces;
 	for (uint32_t i = 0; i < p->nifaces; i++)

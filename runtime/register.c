@@ -146,6 +146,54 @@ static int _inspect(int fd, const struct rt_state *st, const char *service, cons
 	return 0;
 }
 
+/* Whether a UDP socket learns each datagram's destination, to answer from it (or is transparent). */
+static bool _reads_destination(int fd, int family)
+{
+	static const int v4[] = { IP_PKTINFO, IP_RECVORIGDSTADDR, IP_TRANSPARENT };
+	static const int v6[] = { IPV6_RECVPKTINFO, IPV6_RECVORIGDSTADDR, IPV6_TRANSPARENT };
+	int on = 0;
+	socklen_t len;
+
+	for (size_t i = 0; i < ARRAY_SIZE(v4); i++) {
+		len = sizeof(on);
+		if (getsockopt(fd, IPPROTO_IP, v4[i], &on, &len) == 0 && on)
+			return true;
+		len = sizeof(on);
+		if (family == FAM_V6 && getsockopt(fd, IPPROTO_IPV6, v6[i], &on, &len) == 0 && on)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * A UDP socket that replies from its own address only serves datagrams sent
+ * to that address and port: a client drops a reply from anywhere else (dig
+ * times out). steer cannot fix the server; it says so.
+ */
+static void _udp_reply_check(int fd, const char *service, const struct built_service *svc, struct registered *reg)
+{
+	const struct built_listen *other = NULL;
+	char a[PREFIX_STRLEN], to[PREFIX_STRLEN + 16] = "prefixes or port ranges";
+
+	if (reg->proto != PROTO_UDP || _reads_destination(fd, reg->family))
+		return;
+	for (uint32_t k = 0; k < svc->nudp_to && !other; k++)
+		if (svc->udp_to[k].addr != reg->addr || svc->udp_to[k].port != reg->port)
+			other = &svc->udp_to[k];
+	if (!svc->udp_any && !other)
+		return;
+	if (other) {
+		addr_format(other->addr, other->family, a);
+		snprintf(to, sizeof(to), other->family == FAM_V6 ? "[%s]:%u" : "%s:%u", a, other->port);
+	}
+	addr_format(reg->addr, reg->family, a);
+	snprintf(reg->warning, sizeof(reg->warning),
+		 "its rules send service '%s' UDP for %s, but this socket (bound to %s%s%s:%u) does not read where each "
+		 "datagram was sent: its replies leave from its own address and clients drop them; the server must "
+		 "read the destination (IP_PKTINFO or IP_RECVORIGDSTADDR) and reply from it",
+		 service, to, reg->family == FAM_V6 ? "[" : "", a, reg->family == FAM_V6 ? "]" : "", reg->port);
+}
+
 static int _take(pid_t pid, int target)
 {
 	_cleanup_close_ int pidfd = pidfd_open(pid, 0);
@@ -298,6 +346,7 @@ int rt_register(const struct rt_target *t, const struct register_opts *o, regist
 					       "(unregister it there first)", other);
 			break;
 		}
+		_udp_reply_check(fds.v[i], o->service, sm.svc, &reg);
 		if (reg.pid)
 			_comm(reg.pid, reg.comm, sizeof(reg.comm));
 		vec_push(out, reg);

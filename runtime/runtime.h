@@ -53,6 +53,8 @@ struct registered {
 	bool dual_stack;
 	pid_t pid; /* the process it was taken from, 0 when inherited */
 	char comm[32];
+	/* Registered, but something will not work: a UDP server that cannot answer from where it was asked. */
+	char warning[512];
 };
 
 typedef VEC(struct registered) registered_vec;

@@ -11,9 +11,13 @@ service dns = udp 127.0.0.1:8253
 service quiet
 service web2
 service dnsany = udp 127.0.0.1:8254
+service plainudp
+service exactudp
 match tcp dst 127.90.0.0/24 port 80 -> service web
 match tcp dst 127.92.0.0/24 port 80 -> service web2
 match udp dst 127.92.0.0/24 port 53 -> service dnsany
+match udp dst 127.93.0.0/24 port 53 -> service plainudp
+match udp dst 127.0.0.1 port 8256 -> service exactudp
 match udp dst 127.90.0.0/24 port 53 -> service dns
 match tcp dst 127.91.0.0/24 port 80 -> service web or pass
 P
@@ -53,6 +57,20 @@ expect_status 0 "register web --pid --fd" st register web --pid "$web_pid" --fd 
 expect_status 1 "register the same socket to a second service" st register web2 --pid "$web_pid" --fd 9
 grep -q "already registered for service 'web'" "$tmp/err" && ok "  ...names the first" || fail "  ...message: $(cat "$tmp/err")"
 expect_status 0 "register dns --auto" st register dns --auto
+grep -q warning "$tmp/err" && fail "  ...a server that answers from each destination got: $(cat "$tmp/err")" || ok "  ...no warning for a server that reads each destination"
+# UDP servers that only answer from their own address: fine for exactly that address, not for a prefix.
+python3 -c 'import socket,time
+for port in (8255, 8256):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", port)); print(s.fileno(), flush=True); globals()[f"s{port}"] = s
+time.sleep(30)' >"$tmp/udp" &
+udp_pid=$!
+pids+=("$udp_pid")
+for _ in $(seq 50); do [[ $(wc -l <"$tmp/udp") -eq 2 ]] && break; sleep 0.05; done
+expect_status 0 "register a UDP socket that answers from its own address to a prefix" st register plainudp --pid "$udp_pid" --fd "$(sed -n 1p "$tmp/udp")"
+grep -q "^steer: warning: its rules send service 'plainudp' UDP for prefixes or port ranges, but this socket (bound to 127.0.0.1:8255) does not read where each datagram was sent" "$tmp/err" &&
+	ok "  ...registered, with a warning saying what the server must do" || fail "  ...stderr: $(cat "$tmp/err")"
+expect_status 0 "the same kind of socket for exactly its own address" st register exactudp --pid "$udp_pid" --fd "$(sed -n 2p "$tmp/udp")"
+grep -q warning "$tmp/err" && fail "  ...warned: $(cat "$tmp/err")" || ok "  ...no warning"
 expect_status 1 "register --auto where only the wildcard address is bound" st register dnsany --auto
 grep -q "but pid $dnsany_pid (namesrv) is bound on 0.0.0.0:8254: declare the service as 'udp 0.0.0.0:8254', or register that socket with --pid $dnsany_pid --fd 9" "$tmp/err" &&
 	ok "  ...names the wildcard socket and both ways to use it" || fail "  ...message: $(cat "$tmp/err")"

@@ -37,8 +37,11 @@ static void _sample(struct built_policy *b)
 	b->m.ifaces[0] = _dup("eth0");
 	b->m.nservices = 2;
 	b->m.services = calloc(2, sizeof(*b->m.services));
-	b->m.services[0] = (struct built_service){ _dup("web"), PROTO_TCP, 1, NULL, 0 };
-	b->m.services[1] = (struct built_service){ _dup("dns"), PROTO_UDP | PROTO_TCP, 0xc, calloc(2, sizeof(struct built_listen)), 2 };
+	b->m.services[0] = (struct built_service){ .name = _dup("web"), .protos = PROTO_TCP, .used_slots = 1, .udp_any = true };
+	b->m.services[1] = (struct built_service){ .name = _dup("dns"), .protos = PROTO_UDP | PROTO_TCP, .used_slots = 0xc,
+						   .listen = calloc(2, sizeof(struct built_listen)), .nlisten = 2,
+						   .udp_to = calloc(1, sizeof(struct built_listen)), .nudp_to = 1 };
+	b->m.services[1].udp_to[0] = (struct built_listen){ PROTO_UDP, FAM_V4, 53, 0x7f350001 };
 	b->m.services[1].listen[0] = (struct built_listen){ PROTO_UDP, FAM_V4, 5353, 0x7f000001 };
 	b->m.services[1].listen[1] = (struct built_listen){ PROTO_UDP, FAM_V6, 53, (u128)0xfd00 << 112 | 1 };
 	b->rules = calloc(3, sizeof(*b->rules));
@@ -97,6 +100,10 @@ static void test_round_trip(void **state)
 	assert_int_equal(b.m.services[1].nlisten, 2);
 	assert_true(b.m.services[1].listen[1].addr == a.m.services[1].listen[1].addr);
 	assert_int_equal(b.m.services[1].listen[0].port, 5353);
+	assert_true(b.m.services[0].udp_any);
+	assert_false(b.m.services[1].udp_any);
+	assert_int_equal(b.m.services[1].nudp_to, 1);
+	assert_true(b.m.services[1].udp_to[0].addr == 0x7f350001);
 	assert_memory_equal(b.rules, a.rules, 3 * sizeof(*a.rules));
 	assert_int_equal(b.objlen, a.objlen);
 	assert_memory_equal(b.obj, a.obj, a.objlen);
