@@ -15,6 +15,7 @@ packages=(
 	iproute2 util-linux           # tests: ip, unshare, nsenter
 	bpftool                       # tests inspect what apply left in the kernel
 	strace                        # tests kill apply and detach at each system call
+	dnsmasq-base bind9-dnsutils   # tests: a real UDP server (dnsmasq) and dig
 	jq                            # tests read --json output
 	gnuplot-nox                   # bench/: plots
 )
