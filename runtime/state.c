@@ -175,28 +175,48 @@ static int _record_read(struct rt_state *st, uint32_t prog_id, struct applied_st
 
 /* ---- removal ---- */
 
-/* Unlinks every entry of directory PATH, then PATH itself. */
-static int _rmdir_all(const char *path)
+/*
+ * Calls FN for each entry of directory DIR (not . and ..), with its path;
+ * stops at the first error FN returns. A DIR that does not exist has none.
+ */
+static int _each_entry(const char *dir, int (*fn)(void *ctx, const char *path, const struct dirent *de), void *ctx)
 {
-	DIR *d = opendir(path);
+	DIR *d = opendir(dir);
 	struct dirent *de;
-	char sub[PATH_MAX];
+	char path[PATH_MAX];
 	int r = 0;
 
 	if (!d)
-		return errno == ENOENT ? 0 : error_set(-errno, "cannot open '%s': %s", path, strerror(errno));
-	while ((de = readdir(d))) {
+		return errno == ENOENT ? 0 : error_set(-errno, "cannot open '%s': %s", dir, strerror(errno));
+	while (r == 0 && (de = readdir(d))) {
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
-		snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name);
-		if (de->d_type == DT_DIR)
-			r = _rmdir_all(sub);
-		else if (unlink(sub) < 0 && errno != ENOENT)
-			r = error_set(-errno, "cannot remove '%s': %s", sub, strerror(errno));
-		if (r < 0)
-			break;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		r = fn(ctx, path, de);
 	}
 	closedir(d);
+	return r;
+}
+
+static int _rmdir_all(const char *path);
+
+/* Removes one entry, a directory with what is in it. CTX, when set, names an entry to keep. */
+static int _remove_entry(void *ctx, const char *path, const struct dirent *de)
+{
+	if (ctx && strcmp(de->d_name, ctx) == 0)
+		return 0;
+	if (de->d_type == DT_DIR)
+		return _rmdir_all(path);
+	if (unlink(path) < 0 && errno != ENOENT)
+		return error_set(-errno, "cannot remove '%s': %s", path, strerror(errno));
+	return 0;
+}
+
+/* Unlinks every entry of directory PATH, then PATH itself. */
+static int _rmdir_all(const char *path)
+{
+	int r = _each_entry(path, _remove_entry, NULL);
+
 	if (r == 0 && rmdir(path) < 0 && errno != ENOENT)
 		r = error_set(-errno, "cannot remove '%s': %s", path, strerror(errno));
 	return r;
@@ -233,21 +253,7 @@ int state_remove_all(struct rt_state *st)
 		bpf_link_detach(fd); /* now, not when the last holder (a bpftool, a monitor) lets go */
 		close(fd);
 	}
-	DIR *d = opendir(st->dir);
-	struct dirent *de;
-	int r = 0;
-	if (!d)
-		return error_set(-errno, "cannot open '%s': %s", st->dir, strerror(errno));
-	while ((de = readdir(d)) && r == 0) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 || strcmp(de->d_name, DETACHING) == 0)
-			continue;
-		state_path(st, de->d_name, path);
-		if (de->d_type == DT_DIR)
-			r = _rmdir_all(path);
-		else if (unlink(path) < 0 && errno != ENOENT)
-			r = error_set(-errno, "cannot remove '%s': %s", path, strerror(errno));
-	}
-	closedir(d);
+	int r = _each_entry(st->dir, _remove_entry, (void *)DETACHING);
 	if (r < 0)
 		return r;
 	state_path(st, DETACHING, path);
@@ -364,35 +370,40 @@ static int _link_info(const char *path, uint32_t *prog_id, uint32_t *link_id, bo
 	return 0;
 }
 
-/* Generations other than the current one: what an interrupted apply left. */
-static int _drop_other_gens(struct rt_state *st, const struct rt_target *t)
-{
-	DIR *d = opendir(st->dir);
-	struct dirent *de;
-	int r = 0;
+struct gens_ctx {
+	struct rt_state *st;
+	const struct rt_target *t;
+};
 
-	if (!d)
-		return error_set(-errno, "cannot open '%s': %s", st->dir, strerror(errno));
-	while ((de = readdir(d)) && r == 0) {
-		unsigned id;
-		char tail;
-		if (de->d_type != DT_DIR || sscanf(de->d_name, "p%u%c", &id, &tail) != 1 || id == st->cur.prog_id)
-			continue;
-		/* A generation with no record never reached its commit: the record is pinned before it. */
-		struct applied_state other;
-		bool newer = true;
-		if (_record_read(st, id, &other) == 0) {
-			newer = other.applied_ns > st->cur.applied_ns;
-			applied_state_free(&other);
-		}
-		if ((r = state_gen_remove(st, id)) == 0)
-			_notice(t, newer ? "an interrupted apply was rolled back: %s is still the applied policy"
-					 : "an interrupted apply was completed: %s is the applied policy",
-				st->cur.m.policy);
+/* A generation other than the current one: what an interrupted apply left. */
+static int _drop_other_gen(void *ctx, const char *path, const struct dirent *de)
+{
+	struct gens_ctx *g = ctx;
+	unsigned id;
+	char tail;
+
+	if (de->d_type != DT_DIR || sscanf(de->d_name, "p%u%c", &id, &tail) != 1 || id == g->st->cur.prog_id)
+		return 0;
+	/* A generation with no record never reached its commit: the record is pinned before it. */
+	struct applied_state other;
+	bool newer = true;
+	if (_record_read(g->st, id, &other) == 0) {
+		newer = other.applied_ns > g->st->cur.applied_ns;
+		applied_state_free(&other);
 	}
-	closedir(d);
 	error_clear();
+	int r = _rmdir_all(path);
+	if (r == 0)
+		_notice(g->t, newer ? "an interrupted apply was rolled back: %s is still the applied policy"
+				    : "an interrupted apply was completed: %s is the applied policy",
+			g->st->cur.m.policy);
 	return r;
+}
+
+static int _count(void *ctx, const char *path, const struct dirent *de)
+{
+	(*(int *)ctx)++;
+	return 0;
 }
 
 /* Brings the directory to a state no interruption explains any more, and reads the record. */
@@ -413,15 +424,9 @@ static int _recover(struct rt_state *st, const struct rt_target *t)
 		if (errno != ENOENT)
 			return error_set(-errno, "cannot open the link at '%s': %s", path, strerror(errno));
 		/* No link: no policy runs. Anything here is from a first apply that did not finish. */
-		DIR *d = opendir(st->dir);
-		struct dirent *de;
 		int n = 0;
-		while (d && (de = readdir(d)))
-			n += strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
-		if (d)
-			closedir(d);
-		if (n == 0)
-			return 0;
+		if ((r = _each_entry(st->dir, _count, &n)) < 0 || n == 0)
+			return r;
 		if ((r = state_remove_all(st)) == 0)
 			_notice(t, "an interrupted first apply was rolled back: no policy is applied");
 		return r;
@@ -444,7 +449,8 @@ static int _recover(struct rt_state *st, const struct rt_target *t)
 		if (access(path, F_OK) < 0 && !st->problem[0])
 			snprintf(st->problem, sizeof(st->problem), "'%s' is missing; 'steer detach' removes this state", path);
 	}
-	return _drop_other_gens(st, t);
+	struct gens_ctx g = { st, t };
+	return _each_entry(st->dir, _drop_other_gen, &g);
 }
 
 int state_open(struct rt_state *st, const struct rt_target *t, enum state_mode mode)
