@@ -44,7 +44,8 @@ int cmd_check(int argc, char **argv)
 	}
 	status = cli_frontend_quiet(&fe, argv[optind], &o, true);
 	if (status == EXIT_OK || fe.diags.head) {
-		_cleanup_json_ json_object *doc = cli_json_doc(), *x = json_object_new_object();
+		_cleanup_json_ json_object *doc = cli_json_doc();
+		json_object *x = json_object_new_object(); /* doc takes it */
 		json_object_object_add(doc, "policy", json_object_new_string(argv[optind]));
 		json_object_object_add(doc, "ok", json_object_new_boolean(status == EXIT_OK));
 		json_object_object_add(doc, "errors", json_object_new_int64(fe.diags.nerrors));

@@ -176,7 +176,8 @@ static void _print_human(struct rt_status *s)
 			       m->ifaces[i]);
 		putchar('\n');
 	}
-	qsort(s->rules.v, s->rules.n, sizeof(*s->rules.v), _cmp_hits);
+	if (s->rules.n)
+		qsort(s->rules.v, s->rules.n, sizeof(*s->rules.v), _cmp_hits);
 	printf("hits      %llu lookups matched no rule%s\n", (unsigned long long)s->unmatched, s->rules.n ? "; by rule:" : "");
 	for (size_t i = 0; i < s->rules.n && i < MAX_RULES_SHOWN; i++) {
 		const struct status_rule *r = &s->rules.v[i];
