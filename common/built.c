@@ -184,18 +184,17 @@ bool built_manifest_get(struct wire_reader *r, struct built_manifest *m)
 
 static void _body(const struct built_policy *b, wire_buf *w)
 {
+	/* The big parts' size up front: a million rules' table is a few hundred MB, not to be copied as it grows. */
+	vec_reserve(w, (size_t)b->m.nrules * sizeof(*b->rules) + b->objlen +
+			       (size_t)b->data_chunks * STEER_CHUNK_ENTRIES * sizeof(uint32_t) + 65536);
 	built_manifest_put(w, &b->m);
-	for (uint32_t i = 0; i < b->m.nrules; i++) {
-		wire_u32(w, b->rules[i].file);
-		wire_u32(w, b->rules[i].line);
-		wire_u32(w, b->rules[i].col);
-		wire_u32(w, b->rules[i].action);
-	}
+	/* A rule record is four u32s: the records go as one run of them. */
+	_Static_assert(sizeof(struct steer_rule_record) == 4 * sizeof(uint32_t), "a rule record is four u32s");
+	wire_u32s(w, (const uint32_t *)b->rules, (size_t)b->m.nrules * 4);
 	wire_u64(w, b->objlen);
 	wire_bytes(w, b->obj, b->objlen);
 	wire_u32(w, b->data_chunks);
-	for (uint64_t i = 0; i < (uint64_t)b->data_chunks * STEER_CHUNK_ENTRIES; i++)
-		wire_u32(w, b->data[i]);
+	wire_u32s(w, b->data, (size_t)b->data_chunks * STEER_CHUNK_ENTRIES);
 }
 
 static int _write_all(int fd, const void *p, size_t len)
@@ -299,14 +298,10 @@ static int _parse(const char *path, const uint8_t *p, size_t len, struct built_p
 		return error_set(-EBADMSG, "'%s' is damaged: its manifest does not read", path);
 	if (!(b->rules = calloc(b->m.nrules + 1, sizeof(*b->rules))) || (uint64_t)b->m.nrules * 16 > len - r.off)
 		return error_set(-EBADMSG, "'%s' is damaged: its rules do not read", path);
-	for (uint32_t i = 0; i < b->m.nrules; i++) {
-		b->rules[i].file = wire_get_u32(&r);
-		b->rules[i].line = wire_get_u32(&r);
-		b->rules[i].col = wire_get_u32(&r);
-		b->rules[i].action = wire_get_u32(&r);
+	wire_get_u32s(&r, (uint32_t *)b->rules, (size_t)b->m.nrules * 4);
+	for (uint32_t i = 0; i < b->m.nrules && !r.bad; i++)
 		if (b->rules[i].file >= b->m.nfiles)
 			r.bad = true;
-	}
 	uint64_t objlen = wire_get_u64(&r);
 	const void *obj = objlen <= len ? wire_get_bytes(&r, (size_t)objlen) : NULL;
 	if (!obj || !(b->obj = malloc(objlen + 1)))
@@ -318,8 +313,7 @@ static int _parse(const char *path, const uint8_t *p, size_t len, struct built_p
 		size_t n = (size_t)b->data_chunks * STEER_CHUNK_ENTRIES;
 		if (!(b->data = malloc(n * sizeof(uint32_t))))
 			return error_set(-ENOMEM, "cannot read '%s': out of memory", path);
-		for (size_t i = 0; i < n; i++)
-			b->data[i] = wire_get_u32(&r);
+		wire_get_u32s(&r, b->data, n);
 	}
 	if (r.bad || r.off != len)
 		return error_set(-EBADMSG, "'%s' is damaged: its contents do not read", path);

@@ -12,6 +12,16 @@ void wire_bytes(wire_buf *w, const void *p, size_t len)
 	w->n += len;
 }
 
+void wire_u32s(wire_buf *w, const uint32_t *v, size_t n)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	wire_bytes(w, v, n * sizeof(uint32_t));
+#else
+	for (size_t i = 0; i < n; i++)
+		wire_u32(w, v[i]);
+#endif
+}
+
 void wire_u8(wire_buf *w, uint8_t v)
 {
 	wire_bytes(w, &v, 1);
@@ -86,6 +96,19 @@ u128 wire_get_u128(struct wire_reader *r)
 	u128 lo = wire_get_u64(r);
 
 	return lo | (u128)wire_get_u64(r) << 64;
+}
+
+void wire_get_u32s(struct wire_reader *r, uint32_t *v, size_t n)
+{
+	const uint8_t *p = n <= (r->len - r->off) / sizeof(uint32_t) ? wire_get_bytes(r, n * sizeof(uint32_t)) : NULL;
+
+	if (!p) {
+		r->bad = true;
+		return;
+	}
+	memcpy(v, p, n * sizeof(uint32_t));
+	for (size_t i = 0; i < n; i++)
+		v[i] = le32toh(v[i]);
 }
 
 char *wire_get_str(struct wire_reader *r)

@@ -21,6 +21,8 @@ void wire_u64(wire_buf *w, uint64_t v);
 void wire_u128(wire_buf *w, u128 v);
 void wire_str(wire_buf *w, const char *s);
 void wire_bytes(wire_buf *w, const void *p, size_t len);
+/* N u32s, as N wire_u32 calls would write them (one copy on a little-endian host). */
+void wire_u32s(wire_buf *w, const uint32_t *v, size_t n);
 
 struct wire_reader {
 	const uint8_t *p;
@@ -36,6 +38,8 @@ u128 wire_get_u128(struct wire_reader *r);
 char *wire_get_str(struct wire_reader *r);
 /* LEN bytes in place, or NULL (r->bad set). */
 const void *wire_get_bytes(struct wire_reader *r, size_t len);
+/* N u32s into V, as N wire_get_u32 calls would read them. */
+void wire_get_u32s(struct wire_reader *r, uint32_t *v, size_t n);
 /* A count of items of at least ITEM bytes each that can still follow; r->bad when it cannot. */
 uint32_t wire_get_count(struct wire_reader *r, size_t item);
 

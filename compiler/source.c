@@ -190,6 +190,10 @@ int64_t source_invalid_byte(const struct source *src)
 	const unsigned char *p = (const unsigned char *)src->text;
 
 	for (size_t i = 0; i < src->len;) {
+		if (p[i] && p[i] < 0x80) {
+			i++; /* ASCII, nearly every byte of a policy */
+			continue;
+		}
 		size_t n = p[i] ? source_utf8_len(p + i, src->len - i) : 0;
 		if (!n)
 			return (int64_t)i;
