@@ -25,7 +25,10 @@ static void _action(const struct rt_status *s, uint32_t act, char *out, size_t l
 {
 	uint32_t kind = act >> STEER_ACT_KIND_SHIFT, svc = act & STEER_ACT_SERVICE_MASK;
 
-	cli_action_text(kind == STEER_ACT_DROP ? ACT_DROP : kind == STEER_ACT_PASS ? ACT_PASS : ACT_SERVICE,
+	cli_action_text(kind == STEER_ACT_DROP	  ? ACT_DROP
+			: kind == STEER_ACT_PASS  ? ACT_PASS
+			: kind == STEER_ACT_FORWARD ? ACT_FORWARD
+						    : ACT_SERVICE,
 			svc < s->cur.m.nservices ? s->cur.m.services[svc].name : "?", act & STEER_ACT_OR_PASS, out, len);
 }
 

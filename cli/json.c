@@ -1,5 +1,6 @@
 /* JSON at the CLI edge: the same objects, named the same, in every document (docs/json.md). */
 #include <stdio.h>
+#include <string.h>
 
 #include "cli.h"
 #include "eval.h"
@@ -20,7 +21,9 @@ void cli_json_print(json_object *doc, bool pretty)
 
 void cli_action_text(enum action_kind kind, const char *service, bool or_pass, char *out, size_t len)
 {
-	if (kind == ACT_DROP)
+	if (kind == ACT_FORWARD)
+		snprintf(out, len, "forward");
+	else if (kind == ACT_DROP)
 		snprintf(out, len, "drop");
 	else if (kind == ACT_PASS)
 		snprintf(out, len, "pass");
@@ -78,21 +81,42 @@ json_object *cli_json_diags(const struct diag_list *d)
 	return all;
 }
 
+/* "forward 127.0.0.1:9000" or "forward sni", as the policy writes the action. */
+static void _forward_text(const struct ir_forward *fw, char *out, size_t len)
+{
+	FILE *f = fmemopen(out, len, "w");
+
+	if (!f) {
+		snprintf(out, len, "forward");
+		return;
+	}
+	ir_forward_print(f, fw);
+	fclose(f);
+}
+
 json_object *cli_json_verdict(json_object *o, const struct ir_policy *p, const struct verdict *v)
 {
-	static const char *const kinds[] = { [ACT_SERVICE] = "service", [ACT_DROP] = "drop", [ACT_PASS] = "pass" };
+	static const char *const kinds[] = { [ACT_SERVICE] = "service", [ACT_DROP] = "drop", [ACT_PASS] = "pass",
+					     [ACT_FORWARD] = "forward" };
 	char act[256];
 
 	json_object_object_add(o, "verdict", json_object_new_string(kinds[v->kind]));
 	json_object_object_add(o, "service",
 			       v->kind == ACT_SERVICE ? json_object_new_string(p->services[v->service].name) : NULL);
+	if (v->kind == ACT_FORWARD) {
+		_forward_text(&p->forwards[v->forward], act, sizeof(act));
+		json_object_object_add(o, "forward", json_object_new_string(act + strlen("forward ")));
+	}
 	if (v->rule == RULE_NONE) {
 		json_object_object_add(o, "rule", NULL);
 		return o;
 	}
 	const struct ir_rule *r = &p->rules[v->rule];
-	cli_action_text(r->act.kind, r->act.kind == ACT_SERVICE ? p->services[r->act.service].name : NULL,
-			r->act.fallback == ACT_PASS, act, sizeof(act));
+	if (r->act.kind == ACT_FORWARD)
+		_forward_text(&p->forwards[r->act.forward], act, sizeof(act));
+	else
+		cli_action_text(r->act.kind, r->act.kind == ACT_SERVICE ? p->services[r->act.service].name : NULL,
+				r->act.fallback == ACT_PASS, act, sizeof(act));
 	json_object_object_add(o, "rule", cli_json_rule(r->id + 1, r->loc.src->path, r->loc.line, r->loc.col, act));
 	return o;
 }

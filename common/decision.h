@@ -27,8 +27,9 @@ struct tuple {
 };
 
 struct verdict {
-	enum action_kind kind; /* ACT_SERVICE, ACT_DROP or ACT_PASS */
+	enum action_kind kind; /* ACT_SERVICE, ACT_DROP, ACT_PASS or ACT_FORWARD */
 	uint32_t service; /* ACT_SERVICE */
+	uint32_t forward; /* ACT_FORWARD: which forward of the policy */
 	int64_t rule; /* deciding rule id, or RULE_NONE */
 };
 

@@ -60,13 +60,26 @@ struct matcher {
 	struct expr *value;
 };
 
+/* One entry of "forward sni|host { ... }": "NAME": ADDR:PORT, or default: ADDR:PORT | drop. */
+struct fwd_entry {
+	struct fwd_entry *next;
+	struct location loc, key_loc;
+	const char *name; /* the string; NULL for a bare key (only "default" is one) */
+	const char *key; /* the bare key as written */
+	bool drop; /* "default: drop" */
+	struct endpoint ep;
+};
+
 struct action {
 	enum action_kind kind;
 	struct location loc;
 	const char *service; /* ACT_SERVICE */
 	struct location service_loc;
 	enum action_kind fallback; /* ACT_SERVICE: ACT_DROP (default) or ACT_PASS */
-	struct endpoint *forward; /* ACT_FORWARD */
+	struct endpoint *forward; /* ACT_FORWARD to one upstream */
+	const char *forward_by; /* ACT_FORWARD by a name: "sni" or "host" as written, else NULL */
+	struct location forward_by_loc;
+	struct fwd_entry *forward_map; /* its entries, in order (an expect's verdict has none) */
 };
 
 /* "expect PROTO SRC -> DST [iif NAME] : VERDICT", kept out of line: statements stay small. */

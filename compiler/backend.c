@@ -45,9 +45,28 @@ static int _build_table(const struct ir_policy *p, struct backend_program *out)
 	return r;
 }
 
+bool backend_supported(const struct ir_policy *p, struct diag_list *diags)
+{
+	bool ok = true;
+
+	for (uint32_t i = 0; i < p->nrules; i++) {
+		if (p->rules[i].act.kind != ACT_FORWARD)
+			continue;
+		ok = false;
+		if (!diags)
+			break;
+		diag_error(diags, &p->rules[i].loc,
+			   "this rule forwards, and 'steer proxy', which carries forward rules, is not built yet: check, "
+			   "eval and test know forward; compile and apply do not");
+	}
+	return ok;
+}
+
 int backend_build(const struct ir_policy *p, enum strategy want, struct backend_program *out)
 {
 	memset(out, 0, sizeof(*out));
+	if (!backend_supported(p, NULL))
+		return -EOPNOTSUPP;
 	out->strategy = _choose(p, want);
 	if (out->strategy == STRATEGY_TABLE)
 		return _build_table(p, out);
@@ -56,6 +75,8 @@ int backend_build(const struct ir_policy *p, enum strategy want, struct backend_
 
 int backend_print_tree(FILE *f, const struct ir_policy *p, enum strategy want)
 {
+	if (!backend_supported(p, NULL))
+		return -EOPNOTSUPP;
 	enum strategy s = _choose(p, want);
 	struct backend_stats st;
 	struct tree tr;
@@ -91,6 +112,8 @@ uint32_t backend_action_word(const struct ir_rule *r)
 		return STEER_ACT_DROP << STEER_ACT_KIND_SHIFT;
 	case ACT_PASS:
 		return STEER_ACT_PASS << STEER_ACT_KIND_SHIFT;
+	case ACT_FORWARD:
+		return STEER_ACT_FORWARD << STEER_ACT_KIND_SHIFT | r->act.forward;
 	default:
 		return (r->act.fallback == ACT_PASS ? STEER_ACT_OR_PASS : 0) | r->act.service;
 	}

@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "built.h"
+#include "diag.h"
 #include "ir.h"
 #include "steer_abi.h"
 #include "vec.h"
@@ -38,7 +39,13 @@ struct backend_program {
 	uint32_t data_chunks;
 };
 
-/* Builds the program for P with strategy WANT (AUTO chooses). 0 or -errno. */
+/*
+ * Whether the backend can build P: forward rules are checked, evaluated and
+ * tested, but carried by 'steer proxy', which is not built yet. Each rule it
+ * cannot build is an error in DIAGS (may be NULL).
+ */
+bool backend_supported(const struct ir_policy *p, struct diag_list *diags);
+/* Builds the program for P with strategy WANT (AUTO chooses). 0 or -errno (-EOPNOTSUPP: see above). */
 int backend_build(const struct ir_policy *p, enum strategy want, struct backend_program *out);
 /* The decision structure with statistics (steer compile --emit tree). 0 or -errno. */
 int backend_print_tree(FILE *f, const struct ir_policy *p, enum strategy s);

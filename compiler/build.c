@@ -137,6 +137,8 @@ int build_policy(const struct ir_policy *p, const struct build_opts *o, struct d
 	int r;
 
 	memset(out, 0, sizeof(*out));
+	if (!backend_supported(p, diags))
+		return error_set(-EINVAL, "the policy cannot be built by this steer");
 	if ((r = backend_build(p, o->strategy, &bp)) < 0) {
 		backend_program_free(&bp);
 		return error_set(r, "cannot build the program: %s", strerror(-r));

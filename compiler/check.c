@@ -400,6 +400,135 @@ static int _u32_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+static bool _upstream_ok(struct checker *c, const struct endpoint *ep, struct ir_upstream *out)
+{
+	uint8_t family;
+	u128 addr;
+
+	if (!_endpoint_ok(c, ep, &family, &addr))
+		return false;
+	*out = (struct ir_upstream){ .family = family, .port = (uint16_t)ep->port, .addr = addr };
+	return true;
+}
+
+/*
+ * A name of a forward map, as TLS server names and Host headers are: DNS
+ * labels of letters, digits and '-' (1-63 each, 253 in all), compared without
+ * case; "*." first stands for the names below the rest.
+ */
+static bool _fwd_name_ok(struct checker *c, const struct fwd_entry *e, struct ir_fwd_name *out)
+{
+	const char *name = e->name;
+	bool wildcard = strncmp(name, "*.", 2) == 0;
+	const char *p = name + (wildcard ? 2 : 0), *why = NULL;
+	size_t len = strlen(p), label = 0;
+
+	if (!len || len > 253)
+		why = len ? "longer than 253 characters" : "empty";
+	for (size_t i = 0; !why && i <= len; i++) {
+		char ch = p[i];
+		if (ch == '.' || ch == '\0') {
+			if (!label)
+				why = "an empty label (two dots, or a dot at an end)";
+			else if (p[i - 1] == '-')
+				why = "a label that ends with '-'";
+			label = 0;
+		} else if (ch == '*') {
+			why = "'*' anywhere but a leading '*.'";
+		} else if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '-')) {
+			why = "a character that is not a letter, digit, '-' or '.'";
+		} else if (ch == '-' && !label) {
+			why = "a label that starts with '-'";
+		} else if (++label > 63) {
+			why = "a label longer than 63 characters";
+		}
+	}
+	if (why) {
+		diag_error(c->diags, &e->key_loc, "'%s' is not a server name: %s", name, why);
+		return false;
+	}
+	char *lower = arena_strdup(&c->ir->arena, p);
+	for (char *q = lower; *q; q++)
+		if (*q >= 'A' && *q <= 'Z')
+			*q = (char)(*q - 'A' + 'a');
+	*out = (struct ir_fwd_name){ .name = lower, .wildcard = wildcard };
+	return true;
+}
+
+/* A forward action lowered into ir->forwards; *idx is where. */
+static bool _forward(struct checker *c, const struct action *a, uint8_t protos, uint32_t *idx)
+{
+	struct ir_forward fw = { .loc = a->loc, .up = { .drop = true } };
+	bool ok = true;
+
+	if (protos & PROTO_UDP) {
+		diag_error(c->diags, &a->loc, "'forward' is TCP only, and this rule matches udp");
+		ok = false;
+	}
+	if (!a->forward_by) {
+		fw.by = FWD_STATIC;
+		ok &= _upstream_ok(c, a->forward, &fw.up);
+	} else if (strcmp(a->forward_by, "sni") == 0 || strcmp(a->forward_by, "host") == 0) {
+		fw.by = a->forward_by[0] == 's' ? FWD_SNI : FWD_HOST;
+		const struct fwd_entry *dflt = NULL, **seen;
+		uint32_t n = 0;
+		for (const struct fwd_entry *e = a->forward_map; e; e = e->next)
+			n++;
+		fw.names = arena_alloc(&c->ir->arena, sizeof(*fw.names) * (n ? n : 1));
+		seen = calloc(n ? n : 1, sizeof(*seen));
+		if (!seen)
+			abort();
+		for (const struct fwd_entry *e = a->forward_map; e; e = e->next) {
+			if (!e->name && strcmp(e->key, "default") != 0) {
+				diag_error(c->diags, &e->key_loc, "a name in a forward map is a string (\"%s\"); the one bare key is 'default'",
+					   e->key);
+				ok = false;
+			} else if (!e->name && dflt) {
+				diag_error(c->diags, &e->key_loc, "a second 'default' in the forward map");
+				diag_note(c->diags, &dflt->key_loc, "the first is here");
+				ok = false;
+			} else if (!e->name) {
+				dflt = e;
+				if (!e->drop)
+					ok &= _upstream_ok(c, &e->ep, &fw.up);
+			} else {
+				struct ir_fwd_name nm;
+				uint32_t k;
+				if (!_fwd_name_ok(c, e, &nm)) {
+					ok = false;
+					continue;
+				}
+				for (k = 0; k < fw.nnames && !(fw.names[k].wildcard == nm.wildcard && !strcmp(fw.names[k].name, nm.name)); k++)
+					;
+				if (k < fw.nnames) {
+					diag_error(c->diags, &e->key_loc, "'%s' is already in the forward map", e->name);
+					diag_note(c->diags, &seen[k]->key_loc, "first here");
+					ok = false;
+					continue;
+				}
+				ok &= _upstream_ok(c, &e->ep, &nm.up);
+				seen[fw.nnames] = e;
+				fw.names[fw.nnames++] = nm;
+			}
+		}
+		free(seen);
+		if (!fw.nnames && ok) {
+			diag_error(c->diags, &a->loc, "'forward %s' needs at least one \"NAME\": ADDR:PORT; to send everything to one upstream, write 'forward ADDR:PORT'",
+				   a->forward_by);
+			ok = false;
+		}
+	} else {
+		diag_error(c->diags, &a->forward_by_loc, "'forward' takes ADDR:PORT, sni { ... } or host { ... }, not '%s'",
+			   a->forward_by);
+		ok = false;
+	}
+	if (ok) {
+		*idx = c->ir->nforwards;
+		c->ir->forwards[c->ir->nforwards++] = fw;
+	}
+	return ok;
+}
+
 static void _check_match(struct checker *c, const struct stmt *s)
 {
 	struct value *val = c->scratch;
@@ -429,8 +558,7 @@ static void _check_match(struct checker *c, const struct stmt *s)
 	r.act.kind = a->kind;
 	r.act.fallback = a->fallback;
 	if (a->kind == ACT_FORWARD) {
-		diag_error(c->diags, &a->loc, "'forward' is not supported yet: in-kernel forwarding is a later capability");
-		ok = false;
+		ok &= _forward(c, a, ok ? proto->protos : 0, &r.act.forward);
 	} else if (a->kind == ACT_SERVICE) {
 		ok &= _service_ref(c, a, &r.act.service);
 	}
@@ -506,6 +634,19 @@ static void _check_expect(struct checker *c, const struct stmt *s)
 	x.want.kind = s->expect->verdict.kind;
 	if (x.want.kind == ACT_SERVICE)
 		ok &= _service_ref(c, &s->expect->verdict, &x.want.service);
+	if (x.want.kind == ACT_FORWARD) {
+		const struct action *v = &s->expect->verdict;
+		if (!v->forward_by) {
+			x.want_forward.by = FWD_STATIC;
+			ok &= _upstream_ok(c, v->forward, &x.want_forward.up);
+		} else if (strcmp(v->forward_by, "sni") == 0 || strcmp(v->forward_by, "host") == 0) {
+			x.want_forward.by = v->forward_by[0] == 's' ? FWD_SNI : FWD_HOST;
+		} else {
+			diag_error(c->diags, &v->forward_by_loc, "an expect's 'forward' is ADDR:PORT, sni or host, not '%s'",
+				   v->forward_by);
+			ok = false;
+		}
+	}
 	if (ok)
 		c->ir->expects[c->ir->nexpects++] = x;
 }
@@ -513,7 +654,7 @@ static void _check_expect(struct checker *c, const struct stmt *s)
 int check_policy(const struct policy_ast *ast, const char *path, struct ir_policy *ir, struct diag_list *diags)
 {
 	struct checker c = { .diags = diags, .ir = ir };
-	uint32_t nrules = 0, nservices = 0, nexpects = 0;
+	uint32_t nrules = 0, nservices = 0, nexpects = 0, nforwards = 0;
 
 	ir->path = path;
 	/* Sources are kept newest first: the top-level file is the last. */
@@ -523,10 +664,12 @@ int check_policy(const struct policy_ast *ast, const char *path, struct ir_polic
 		nrules += s->kind == STMT_MATCH;
 		nservices += s->kind == STMT_SERVICE;
 		nexpects += s->kind == STMT_EXPECT;
+		nforwards += s->kind == STMT_MATCH && s->match.action.kind == ACT_FORWARD;
 	}
 	ir->rules = arena_alloc(&ir->arena, sizeof(*ir->rules) * (nrules ? nrules : 1));
 	ir->services = arena_alloc(&ir->arena, sizeof(*ir->services) * (nservices ? nservices : 1));
 	ir->expects = arena_alloc(&ir->arena, sizeof(*ir->expects) * (nexpects ? nexpects : 1));
+	ir->forwards = arena_alloc(&ir->arena, sizeof(*ir->forwards) * (nforwards ? nforwards : 1));
 
 	/* Services first: a rule may name a service declared further down. */
 	for (const struct stmt *s = ast->stmts; s; s = s->next)

@@ -20,6 +20,7 @@ struct verdict eval_tuple(const struct ir_policy *p, const struct tuple *t, cons
 			continue;
 		v.rule = r->id;
 		v.kind = r->act.kind;
+		v.forward = r->act.forward;
 		if (r->act.kind == ACT_SERVICE) {
 			v.service = r->act.service;
 			/* No usable socket: the rule's fallback decides, drop unless "or pass". */
@@ -33,13 +34,16 @@ struct verdict eval_tuple(const struct ir_policy *p, const struct tuple *t, cons
 
 bool verdict_equal(const struct verdict *a, const struct verdict *b)
 {
-	return a->kind == b->kind && (a->kind != ACT_SERVICE || a->service == b->service);
+	return a->kind == b->kind && (a->kind != ACT_SERVICE || a->service == b->service) &&
+	       (a->kind != ACT_FORWARD || a->forward == b->forward);
 }
 
 void verdict_print(FILE *f, const struct ir_policy *p, const struct verdict *v)
 {
 	if (v->kind == ACT_SERVICE)
 		fprintf(f, "service %s", p->services[v->service].name);
+	else if (v->kind == ACT_FORWARD)
+		ir_forward_print(f, &p->forwards[v->forward]);
 	else
 		fprintf(f, "%s", v->kind == ACT_DROP ? "drop" : "pass");
 }

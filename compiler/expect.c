@@ -11,8 +11,8 @@ int expect_reference(void *ctx, const struct ir_expect *x, struct verdict *out)
 	return 0;
 }
 
-/* A verdict as text, for messages. */
-static char *_verdict_str(const struct ir_policy *p, const struct verdict *v)
+/* A verdict as text, for messages; an expect's forward (WANT_FWD) as it wants it. */
+static char *_verdict_str(const struct ir_policy *p, const struct verdict *v, const struct ir_forward *want_fwd)
 {
 	char *buf = NULL;
 	size_t len = 0;
@@ -20,7 +20,10 @@ static char *_verdict_str(const struct ir_policy *p, const struct verdict *v)
 
 	if (!f)
 		abort();
-	verdict_print(f, p, v);
+	if (want_fwd)
+		ir_forward_print(f, want_fwd);
+	else
+		verdict_print(f, p, v);
 	fclose(f);
 	return buf;
 }
@@ -37,11 +40,13 @@ int expect_run(const struct ir_policy *p, verdict_fn fn, void *ctx, struct diag_
 
 		if (r < 0)
 			return r;
-		bool ok = verdict_equal(&got, &want);
+		bool fwd = want.kind == ACT_FORWARD;
+		bool ok = fwd ? got.kind == ACT_FORWARD && ir_forward_matches(&p->forwards[got.forward], &x->want_forward)
+			      : verdict_equal(&got, &want);
 		if (res->outcomes)
 			res->outcomes[i] = (struct expect_outcome){ want, got, ok };
-		_cleanup_free_ char *g = _verdict_str(p, &got);
-		_cleanup_free_ char *w = _verdict_str(p, &want);
+		_cleanup_free_ char *g = _verdict_str(p, &got, NULL);
+		_cleanup_free_ char *w = _verdict_str(p, &want, fwd ? &x->want_forward : NULL);
 		if (ok) {
 			res->passed++;
 		} else {

@@ -155,9 +155,36 @@ void ir_action_print(FILE *f, const struct ir_policy *p, const struct ir_action 
 		fprintf(f, "pass");
 		break;
 	case ACT_FORWARD:
-		fprintf(f, "forward");
+		ir_forward_print(f, &p->forwards[a->forward]);
 		break;
 	}
+}
+
+static void _upstream_print(FILE *f, const struct ir_upstream *u)
+{
+	char buf[PREFIX_STRLEN];
+
+	if (u->drop)
+		fprintf(f, "drop");
+	else
+		fprintf(f, u->family == FAM_V6 ? "[%s]:%u" : "%s:%u", addr_format(u->addr, u->family, buf), u->port);
+}
+
+void ir_forward_print(FILE *f, const struct ir_forward *fw)
+{
+	fprintf(f, "forward ");
+	if (fw->by == FWD_STATIC)
+		_upstream_print(f, &fw->up);
+	else
+		fprintf(f, "%s", fw->by == FWD_SNI ? "sni" : "host");
+}
+
+bool ir_forward_matches(const struct ir_forward *got, const struct ir_forward *want)
+{
+	if (got->by != want->by)
+		return false;
+	return got->by != FWD_STATIC || (got->up.family == want->up.family && got->up.addr == want->up.addr &&
+					 got->up.port == want->up.port);
 }
 
 void ir_print(FILE *f, const struct ir_policy *p)
@@ -199,6 +226,17 @@ void ir_print(FILE *f, const struct ir_policy *p)
 		fprintf(f, "    -> ");
 		ir_action_print(f, p, &r->act);
 		fputc('\n', f);
+		if (r->act.kind == ACT_FORWARD && p->forwards[r->act.forward].by != FWD_STATIC) {
+			const struct ir_forward *fw = &p->forwards[r->act.forward];
+			for (uint32_t k = 0; k < fw->nnames; k++) {
+				fprintf(f, "       %s%s -> ", fw->names[k].wildcard ? "*." : "", fw->names[k].name);
+				_upstream_print(f, &fw->names[k].up);
+				fputc('\n', f);
+			}
+			fprintf(f, "       default -> ");
+			_upstream_print(f, &fw->up);
+			fputc('\n', f);
+		}
 	}
 }
 

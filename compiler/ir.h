@@ -49,9 +49,36 @@ struct ir_match {
 };
 
 struct ir_action {
-	enum action_kind kind; /* ACT_SERVICE, ACT_DROP or ACT_PASS */
+	enum action_kind kind; /* ACT_SERVICE, ACT_DROP, ACT_PASS or ACT_FORWARD */
 	uint32_t service; /* ACT_SERVICE: index into ir_policy.services */
 	enum action_kind fallback; /* ACT_SERVICE without a socket: ACT_DROP or ACT_PASS */
+	uint32_t forward; /* ACT_FORWARD: index into ir_policy.forwards */
+};
+
+/* Where a forwarded connection goes: one upstream, or nowhere (a map's default may be drop). */
+struct ir_upstream {
+	bool drop;
+	uint8_t family;
+	uint16_t port;
+	u128 addr;
+};
+
+enum forward_by { FWD_STATIC, FWD_SNI, FWD_HOST };
+
+/* A name of a forward map: exact, or "*.SUFFIX" for the names below SUFFIX. */
+struct ir_fwd_name {
+	const char *name; /* lower case, without "*." */
+	bool wildcard;
+	struct ir_upstream up;
+};
+
+/* One forward action: to an upstream, or by the name the connection's first bytes give. */
+struct ir_forward {
+	enum forward_by by;
+	struct ir_upstream up; /* FWD_STATIC: the upstream; a map: its default (drop unless written) */
+	struct ir_fwd_name *names; /* a map's names, as written */
+	uint32_t nnames;
+	struct location loc;
 };
 
 struct ir_rule {
@@ -84,7 +111,8 @@ struct ir_expect {
 	struct location loc;
 	struct tuple t;
 	const char *iif_name; /* as written, NULL when none */
-	struct ir_action want; /* ACT_SERVICE, ACT_DROP or ACT_PASS */
+	struct ir_action want; /* ACT_SERVICE, ACT_DROP, ACT_PASS or ACT_FORWARD */
+	struct ir_forward want_forward; /* ACT_FORWARD: the upstream, or by which name (its names unused) */
 };
 
 struct ir_policy {
@@ -99,6 +127,8 @@ struct ir_policy {
 	uint32_t nifaces;
 	struct ir_expect *expects;
 	uint32_t nexpects;
+	struct ir_forward *forwards; /* one per forward rule */
+	uint32_t nforwards;
 };
 
 /* Normalises in place: sorts, drops covered prefixes, merges ranges. Returns the new count. */
@@ -119,6 +149,10 @@ int ir_rule_where(const struct ir_rule *r, char *buf, size_t len);
 /* Prints the normalised IR, one rule per block (steer compile --emit ir). */
 void ir_print(FILE *f, const struct ir_policy *p);
 void ir_action_print(FILE *f, const struct ir_policy *p, const struct ir_action *a);
+/* "forward 127.0.0.1:9000", "forward [::1]:9000", "forward sni" or "forward host". */
+void ir_forward_print(FILE *f, const struct ir_forward *fw);
+/* Whether a forward verdict is what an expect wants: the same upstream, or forwarding by the same name. */
+bool ir_forward_matches(const struct ir_forward *got, const struct ir_forward *want);
 void ir_policy_free(struct ir_policy *p);
 
 #endif

@@ -129,6 +129,7 @@ static struct endpoint *_bare_endpoint(struct parser_state *ps, const char *addr
 	struct stmt *stmt;
 	struct matcher *matcher;
 	struct sockdecl *sock;
+	struct fwd_entry *fwd;
 	struct endpoint *ep;
 	struct action action;
 	struct expect_stmt *expect;
@@ -153,6 +154,7 @@ static struct endpoint *_bare_endpoint(struct parser_state *ps, const char *addr
 %type <expr> value elem elems set
 %type <matcher> matchers matcher
 %type <sock> sockdecls sockdecl
+%type <fwd> fwd_entries fwd_entry
 %type <ep> endpoint expect_src
 %type <expect> expect_dst
 %type <proto> proto_kw
@@ -307,6 +309,33 @@ action		: SERVICE NAME opt_fallback
 		| DROP			{ memset(&$$, 0, sizeof($$)); $$.kind = ACT_DROP; $$.loc = @$; }
 		| PASS			{ memset(&$$, 0, sizeof($$)); $$.kind = ACT_PASS; $$.loc = @$; }
 		| FORWARD endpoint	{ memset(&$$, 0, sizeof($$)); $$.kind = ACT_FORWARD; $$.loc = @$; $$.forward = $2; }
+		| FORWARD NAME '{' fwd_entries opt_comma '}'
+		{
+			memset(&$$, 0, sizeof($$));
+			$$.kind = ACT_FORWARD;
+			$$.loc = @$;
+			$$.forward_by = $2;
+			$$.forward_by_loc = @2;
+			$$.forward_map = LIST_REVERSE($4);
+		}
+		| FORWARD NAME '{' '}'
+		{
+			memset(&$$, 0, sizeof($$));
+			$$.kind = ACT_FORWARD;
+			$$.loc = @$;
+			$$.forward_by = $2;
+			$$.forward_by_loc = @2;
+		}
+		;
+
+fwd_entries	: fwd_entry
+		| fwd_entries ',' fwd_entry	{ $$ = LIST_PUSH($1, $3); }
+		;
+
+fwd_entry	: STRING ':' endpoint	{ $$ = NEW(ps, struct fwd_entry); $$->loc = @$; $$->key_loc = @1; $$->name = $1; $$->ep = *$3; }
+		| STRING ':' ADDR	{ $$ = NEW(ps, struct fwd_entry); $$->loc = @$; $$->key_loc = @1; $$->name = $1; $$->ep = *_bare_endpoint(ps, $3, &@3); }
+		| NAME ':' endpoint	{ $$ = NEW(ps, struct fwd_entry); $$->loc = @$; $$->key_loc = @1; $$->key = $1; $$->ep = *$3; }
+		| NAME ':' DROP		{ $$ = NEW(ps, struct fwd_entry); $$->loc = @$; $$->key_loc = @1; $$->key = $1; $$->drop = true; }
 		;
 
 opt_fallback	: %empty	{ memset(&$$, 0, sizeof($$)); $$.fallback = ACT_DROP; }
@@ -373,6 +402,15 @@ verdict		: SERVICE NAME
 		}
 		| DROP	{ memset(&$$, 0, sizeof($$)); $$.kind = ACT_DROP; $$.loc = @$; }
 		| PASS	{ memset(&$$, 0, sizeof($$)); $$.kind = ACT_PASS; $$.loc = @$; }
+		| FORWARD endpoint	{ memset(&$$, 0, sizeof($$)); $$.kind = ACT_FORWARD; $$.loc = @$; $$.forward = $2; }
+		| FORWARD NAME
+		{
+			memset(&$$, 0, sizeof($$));
+			$$.kind = ACT_FORWARD;
+			$$.loc = @$;
+			$$.forward_by = $2;
+			$$.forward_by_loc = @2;
+		}
 		;
 
 %%

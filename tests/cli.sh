@@ -617,5 +617,39 @@ _json '.version == 1 and .passed == 1 and .failed == 1 and (.results | length) =
 	(.results[0].got.rule.number == 1) and (.diagnostics[0].message | startswith("expect failed"))'
 _done
 
+# --- forward: checked, evaluated and tested; not compiled until steer proxy exists ---------
+
+cat >"$fix/fwd.steer" <<'P'
+match tcp dst 10.70.0.0/24 port 80 -> forward 127.0.0.1:9001
+match tcp dst 10.71.0.0/24 port 443 -> forward sni { "a.example": [::1]:9443, "*.b.example": 127.0.0.1:9444 }
+expect tcp 192.0.2.1:40000 -> 10.70.0.9:80 : forward 127.0.0.1:9001
+expect tcp 192.0.2.1:40000 -> 10.71.0.9:443 : forward sni
+P
+_run "eval: a forward verdict" --cd "$fix" "$steer" eval fwd.steer tcp 192.0.2.1:40000 10.70.0.9:80
+_status 0
+_out_is "forward 127.0.0.1:9001${TAB}fwd.steer:1"
+_done
+_run "eval --json: forward by server name" --cd "$fix" "$steer" eval --json fwd.steer tcp 192.0.2.1:40000 10.71.0.9:443
+_status 0
+_json '.verdict == "forward" and .forward == "sni" and .rule.action == "forward sni" and .rule.number == 2'
+_done
+_run "test: expects of forward verdicts" --cd "$fix" "$steer" test fwd.steer
+_status 0
+_out_has '^ok +fwd\.steer:4: tcp 192\.0\.2\.1:40000 -> 10\.71\.0\.9:443 : forward sni$'
+_done
+printf 'match tcp dst 10.70.0.0/24 port 80 -> forward 127.0.0.1:9001\nexpect tcp 192.0.2.1:1 -> 10.70.0.9:80 : forward 127.0.0.1:9002\n' >"$fix/fwdbad.steer"
+_run "test: a forward expect to another upstream fails" --cd "$fix" "$steer" test fwdbad.steer
+_status 1
+_err_has 'expect failed: got forward 127\.0\.0\.1:9001 \(rule at fwdbad\.steer:1\), expected forward 127\.0\.0\.1:9002'
+_done
+for cmd in "compile fwd.steer" "compile fwd.steer --emit c" "apply fwd.steer"; do
+	read -ra words <<<"$cmd"
+	_run "$cmd: refused, located, until steer proxy exists" --cd "$fix" "$steer" "${words[@]}"
+	_status 1
+	_out_empty
+	_err_has "^fwd\.steer:1:1: error: this rule forwards, and 'steer proxy', which carries forward rules, is not built yet"
+	_done
+done
+
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 ]]

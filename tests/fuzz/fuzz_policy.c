@@ -130,7 +130,9 @@ static void _check_ir(const struct ir_policy *p)
 			_fail("rule %u: protocols %#x, families %#x", i, r->m.protos, r->m.families);
 		if (r->act.kind == ACT_SERVICE && r->act.service >= p->nservices)
 			_fail("rule %u: service %u of %u", i, r->act.service, p->nservices);
-		if (r->act.kind != ACT_SERVICE && r->act.kind != ACT_DROP && r->act.kind != ACT_PASS)
+		if (r->act.kind == ACT_FORWARD && (r->act.forward >= p->nforwards || (r->m.protos & PROTO_UDP)))
+			_fail("rule %u: forward %u of %u, protocols %#x", i, r->act.forward, p->nforwards, r->m.protos);
+		if (r->act.kind != ACT_SERVICE && r->act.kind != ACT_DROP && r->act.kind != ACT_PASS && r->act.kind != ACT_FORWARD)
 			_fail("rule %u: action %d", i, r->act.kind);
 		_check_lists(p, r);
 	}

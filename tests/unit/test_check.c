@@ -196,10 +196,50 @@ static void test_one_socket_address_per_protocol_and_family(void **state)
 	frontend_free(&fe);
 }
 
-static void test_forward_is_reserved(void **state)
+static void test_forward_mistakes(void **state)
 {
-	one_error("match tcp dst 10.0.0.1 -> forward 10.0.0.2:80\n", 1, "forward 10.0.0.2:80",
-		  "'forward' is not supported yet");
+	one_error("match udp dst 10.0.0.1 -> forward 10.0.0.2:53\n", 1, "forward 10.0.0.2:53",
+		  "'forward' is TCP only, and this rule matches udp");
+	one_error("match tcp dst 10.0.0.1 -> forward sni { }\n", 1, "forward sni { }", "needs at least one");
+	one_error("match tcp dst 10.0.0.1 -> forward tls { \"a\": 10.0.0.2:1 }\n", 1, "tls",
+		  "'forward' takes ADDR:PORT, sni { ... } or host { ... }, not 'tls'");
+	one_error("match tcp port 1 -> forward sni { \"a_b.example\": 10.0.0.2:1 }\n", 1, "\"a_b.example\"",
+		  "'a_b.example' is not a server name: a character that is not a letter, digit, '-' or '.'");
+	one_error("match tcp port 1 -> forward sni { \"a-.example\": 10.0.0.2:1 }\n", 1, "\"a-.example\"",
+		  "a label that ends with '-'");
+	one_error("match tcp port 1 -> forward host { \"*\": 10.0.0.2:1 }\n", 1, "\"*\"", "'*' anywhere but a leading '*.'");
+	error_with_note("match tcp port 1 -> forward sni {\n \"a.example\": 10.0.0.2:1,\n \"A.Example\": 10.0.0.3:1 }\n", 3,
+			"\"A.Example\"", "'A.Example' is already in the forward map", 2, "\"a.example\"", "first here");
+	one_error("match tcp port 1 -> forward sni { \"a.example\": 10.0.0.2 }\n", 1, "10.0.0.2", "an endpoint needs a port");
+}
+
+static void test_forward_lowered(void **state)
+{
+	struct frontend fe;
+
+	fe_run(&fe, "match tcp port 1 -> forward sni { \"A.example\": [::1]:9, \"*.b.EXAMPLE\": 10.0.0.2:8 }\n"
+		    "match tcp port 2 -> forward 10.0.0.3:7\n"
+		    "match tcp port 3 -> forward host { \"c.example\": 10.0.0.4:6, default: 10.0.0.5:5 }\n");
+	assert_int_equal(fe.diags.nerrors, 0);
+	assert_int_equal(fe.ir.nforwards, 3);
+	const struct ir_forward *sni = &fe.ir.forwards[fe.ir.rules[0].act.forward];
+	assert_int_equal(sni->by, FWD_SNI);
+	assert_true(sni->up.drop); /* no default written: drop */
+	assert_int_equal(sni->nnames, 2);
+	assert_string_equal(sni->names[0].name, "a.example");
+	assert_false(sni->names[0].wildcard);
+	assert_int_equal(sni->names[0].up.family, FAM_V6);
+	assert_string_equal(sni->names[1].name, "b.example");
+	assert_true(sni->names[1].wildcard);
+	assert_int_equal(sni->names[1].up.port, 8);
+	const struct ir_forward *fixed = &fe.ir.forwards[fe.ir.rules[1].act.forward];
+	assert_int_equal(fixed->by, FWD_STATIC);
+	assert_true(fixed->up.addr == 0x0a000003 && fixed->up.port == 7 && !fixed->up.drop);
+	const struct ir_forward *host = &fe.ir.forwards[fe.ir.rules[2].act.forward];
+	assert_int_equal(host->by, FWD_HOST);
+	assert_true(!host->up.drop && host->up.port == 5);
+	frontend_free(&fe);
+	(void)state;
 }
 
 static void test_rule_that_can_never_match(void **state)
@@ -372,7 +412,8 @@ int main(void)
 		cmocka_unit_test(test_service_may_be_declared_after_its_rules),
 		cmocka_unit_test(test_duplicate_service_notes_the_first),
 		cmocka_unit_test(test_one_socket_address_per_protocol_and_family),
-		cmocka_unit_test(test_forward_is_reserved),
+		cmocka_unit_test(test_forward_mistakes),
+		cmocka_unit_test(test_forward_lowered),
 		cmocka_unit_test(test_rule_that_can_never_match),
 		cmocka_unit_test(test_endpoint_mistakes),
 		cmocka_unit_test(test_endpoint_port_zero_points_at_the_port),

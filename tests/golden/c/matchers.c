@@ -36,6 +36,7 @@
 #define STEER_ACT_SERVICE 0u
 #define STEER_ACT_DROP 1u
 #define STEER_ACT_PASS 2u
+#define STEER_ACT_FORWARD 3u /* the forward below the kind bits, for the records; the proxy carries it */
 #define STEER_ACT_KIND_SHIFT 30
 #define STEER_ACT_OR_PASS (1u << 29)
 #define STEER_ACT_SERVICE_MASK 0x1fffffffu
