@@ -49,8 +49,9 @@ int cli_fail(int r);
 struct cli_opts {
 	struct rt_target target; /* --netns, --bpffs, --wait */
 	struct build_opts build; /* --strategy, --clang */
+	bool build_given; /* --strategy or --clang was written */
 };
-enum { OPT_NETNS = 0x100, OPT_BPFFS, OPT_WAIT, OPT_STRATEGY, OPT_CLANG };
+enum { OPT_NETNS = 0x100, OPT_BPFFS, OPT_WAIT, OPT_STRATEGY, OPT_CLANG, OPT_BAD };
 #define CLI_TARGET_OPTIONS                                                                                              \
 	{ "netns", required_argument, NULL, OPT_NETNS }, { "bpffs", required_argument, NULL, OPT_BPFFS },               \
 	{                                                                                                               \
@@ -71,10 +72,11 @@ enum { OPT_NETNS = 0x100, OPT_BPFFS, OPT_WAIT, OPT_STRATEGY, OPT_CLANG };
 /* The defaults: this namespace, /sys/fs/bpf, wait as long as it takes, auto strategy. */
 void cli_opts_init(struct cli_opts *o);
 /*
- * Takes getopt's C when it is a shared option: 1 when it was (and was
- * valid), 0 when C is not one, -1 when its value is wrong (reported).
+ * getopt_long for a command: takes the shared options into CO itself and
+ * returns the next other option, -1 at the end, or OPT_BAD after a shared
+ * option whose value is wrong (reported).
  */
-int cli_shared_option(int c, const char *arg, struct cli_opts *o);
+int cli_getopt(int argc, char **argv, const char *shortopts, const struct option *opts, struct cli_opts *co);
 
 /*
  * Runs the front end on PATH and prints its diagnostics. Returns EXIT_OK, or the

@@ -27,17 +27,12 @@ int cmd_apply(int argc, char **argv)
 	_cleanup_built_ struct built_policy b = { 0 };
 	struct apply_result res;
 	struct cli_opts co;
-	bool built_opts = false;
 	int c, r, status = EXIT_OK;
 
 	cli_opts_init(&co);
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if ((r = cli_shared_option(c, optarg, &co)) != 0) {
-			if (r < 0)
-				return EXIT_INVALID;
-			built_opts |= c == OPT_STRATEGY || c == OPT_CLANG;
-			continue;
-		}
+	while ((c = cli_getopt(argc, argv, "h", opts, &co)) != -1) {
+		if (c == OPT_BAD)
+			return EXIT_INVALID;
 		switch (c) {
 		case 'W':
 			fo.werror = true;
@@ -52,7 +47,7 @@ int cmd_apply(int argc, char **argv)
 		return EXIT_INVALID;
 	const char *path = argv[optind];
 	if (built_sniff(path)) {
-		if (built_opts) {
+		if (co.build_given) {
 			cli_error("'%s' is a built policy: it applies as it was built, without --strategy or --clang", path);
 			return EXIT_INVALID;
 		}
@@ -92,12 +87,9 @@ int cmd_detach(int argc, char **argv)
 	int c, r;
 
 	cli_opts_init(&co);
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if ((r = cli_shared_option(c, optarg, &co)) != 0) {
-			if (r < 0)
-				return EXIT_INVALID;
-			continue;
-		}
+	while ((c = cli_getopt(argc, argv, "h", opts, &co)) != -1) {
+		if (c == OPT_BAD)
+			return EXIT_INVALID;
 		if (c == 'h')
 			return cli_usage(self, options, true);
 		return cli_usage(self, options, false);

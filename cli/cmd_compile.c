@@ -110,15 +110,12 @@ int cmd_compile(int argc, char **argv)
 	_cleanup_free_ char *default_out = NULL;
 	struct cli_opts co;
 	struct frontend fe;
-	int c, r, status;
+	int c, status;
 
 	cli_opts_init(&co);
-	while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
-		if ((r = cli_shared_option(c, optarg, &co)) != 0) {
-			if (r < 0)
-				return EXIT_INVALID;
-			continue;
-		}
+	while ((c = cli_getopt(argc, argv, "ho:", opts, &co)) != -1) {
+		if (c == OPT_BAD)
+			return EXIT_INVALID;
 		switch (c) {
 		case 'o':
 			out = optarg;

@@ -66,12 +66,9 @@ int cmd_eval(int argc, char **argv)
 	int c, r, status;
 
 	cli_opts_init(&co);
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if ((r = cli_shared_option(c, optarg, &co)) != 0) {
-			if (r < 0)
-				return EXIT_INVALID;
-			continue;
-		}
+	while ((c = cli_getopt(argc, argv, "h", opts, &co)) != -1) {
+		if (c == OPT_BAD)
+			return EXIT_INVALID;
 		switch (c) {
 		case 'i':
 			iif = optarg;

@@ -42,12 +42,9 @@ int cmd_register(int argc, char **argv)
 	int c, r;
 
 	cli_opts_init(&co);
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if ((r = cli_shared_option(c, optarg, &co)) != 0) {
-			if (r < 0)
-				return EXIT_INVALID;
-			continue;
-		}
+	while ((c = cli_getopt(argc, argv, "h", opts, &co)) != -1) {
+		if (c == OPT_BAD)
+			return EXIT_INVALID;
 		switch (c) {
 		case 'p':
 			if (!_number(optarg, 1L << 22, &v) || v == 0) {
@@ -118,12 +115,9 @@ int cmd_unregister(int argc, char **argv)
 	int c, r;
 
 	cli_opts_init(&co);
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if ((r = cli_shared_option(c, optarg, &co)) != 0) {
-			if (r < 0)
-				return EXIT_INVALID;
-			continue;
-		}
+	while ((c = cli_getopt(argc, argv, "h", opts, &co)) != -1) {
+		if (c == OPT_BAD)
+			return EXIT_INVALID;
 		switch (c) {
 		case 'P':
 			if (strcmp(optarg, "tcp") && strcmp(optarg, "udp")) {

@@ -75,7 +75,7 @@ static json_object *_json(const struct rt_status *s)
 	json_object_object_add(pol, "built_by", json_object_new_string(m->built_by));
 	json_object_object_add(doc, "policy", pol);
 	json_object *prog = json_object_new_object();
-	json_object_object_add(prog, "id", json_object_new_int64(s->prog_id));
+	json_object_object_add(prog, "id", json_object_new_int64(s->cur.prog_id));
 	json_object_object_add(prog, "link_id", json_object_new_int64(s->link_id));
 	json_object_object_add(doc, "program", prog);
 	json_object *ifs = json_object_new_array();
@@ -165,7 +165,7 @@ static void _print_human(struct rt_status *s)
 	printf("policy    %s\n", m->policy);
 	printf("          sha256 %s, applied %s, %u rules, strategy %s, built by steer %s\n", m->sha256, buf, m->nrules,
 	       strategy_name(m->strategy), m->built_by);
-	printf("program   id %u, link %u, network namespace %lu\n", s->prog_id, s->link_id, (unsigned long)s->netns);
+	printf("program   id %u, link %u, network namespace %lu\n", s->cur.prog_id, s->link_id, (unsigned long)s->netns);
 	if (s->problem[0]) {
 		printf("problem   %s\n", s->problem);
 		return;
@@ -227,12 +227,9 @@ int cmd_status(int argc, char **argv)
 	int c, r;
 
 	cli_opts_init(&co);
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if ((r = cli_shared_option(c, optarg, &co)) != 0) {
-			if (r < 0)
-				return EXIT_INVALID;
-			continue;
-		}
+	while ((c = cli_getopt(argc, argv, "h", opts, &co)) != -1) {
+		if (c == OPT_BAD)
+			return EXIT_INVALID;
 		switch (c) {
 		case 'j':
 			json = true;

@@ -67,7 +67,8 @@ void cli_opts_init(struct cli_opts *o)
 	o->build.verbose = cli_verbose;
 }
 
-int cli_shared_option(int c, const char *arg, struct cli_opts *o)
+/* 1 when C was a shared option (and valid), 0 when it is not one, -1 when its value is wrong (reported). */
+static int _shared_option(int c, const char *arg, struct cli_opts *o)
 {
 	char *end;
 
@@ -90,11 +91,26 @@ int cli_shared_option(int c, const char *arg, struct cli_opts *o)
 			cli_error("unknown --strategy '%s': expected auto, tree or table", arg);
 			return -1;
 		}
+		o->build_given = true;
 		return 1;
 	case OPT_CLANG:
 		o->build.clang = arg;
+		o->build_given = true;
 		return 1;
 	default:
 		return 0;
 	}
+}
+
+int cli_getopt(int argc, char **argv, const char *shortopts, const struct option *opts, struct cli_opts *co)
+{
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, shortopts, opts, NULL)) != -1) {
+		if ((r = _shared_option(c, optarg, co)) == 0)
+			return c;
+		if (r < 0)
+			return OPT_BAD;
+	}
+	return -1;
 }

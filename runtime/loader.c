@@ -199,3 +199,56 @@ uint32_t loader_prog_id(int fd)
 
 	return bpf_obj_get_info_by_fd(fd, &info, &len) == 0 ? info.id : 0;
 }
+
+/* Keys per batch: a syscall per few thousand entries, not per entry, with a bounded buffer. */
+#define READ_BATCH 4096
+
+int loader_read_array(int fd, uint32_t n, size_t value_size, void (*fn)(void *ctx, uint32_t key, const void *v),
+		      void *ctx)
+{
+	_cleanup_free_ uint32_t *keys = calloc(READ_BATCH, sizeof(uint32_t));
+	_cleanup_free_ uint8_t *vals = calloc(READ_BATCH, value_size);
+	uint32_t in = 0, next = 0;
+
+	if (!keys || !vals)
+		return -ENOMEM;
+	for (uint32_t done = 0; done < n;) {
+		uint32_t count = READ_BATCH;
+		int r = bpf_map_lookup_batch(fd, done ? &in : NULL, &next, keys, vals, &count, NULL);
+		if (r < 0 && errno != ENOENT)
+			return -errno;
+		for (uint32_t i = 0; i < count; i++)
+			if (keys[i] < n)
+				fn(ctx, keys[i], vals + (size_t)i * value_size);
+		done += count;
+		in = next;
+		if (r < 0 || count == 0)
+			break; /* ENOENT: that was the last batch */
+	}
+	return 0;
+}
+
+struct counters_ctx {
+	uint64_t *out;
+	int ncpus;
+};
+
+static void _sum(void *ctx, uint32_t key, const void *v)
+{
+	struct counters_ctx *c = ctx;
+	const uint64_t *per = v;
+
+	c->out[key] = 0;
+	for (int i = 0; i < c->ncpus; i++)
+		c->out[key] += per[i];
+}
+
+int loader_read_counters(int fd, uint32_t n, uint64_t *out)
+{
+	struct counters_ctx c = { out, libbpf_num_possible_cpus() };
+
+	if (c.ncpus <= 0)
+		return c.ncpus < 0 ? c.ncpus : -EINVAL;
+	memset(out, 0, (size_t)n * sizeof(*out));
+	return loader_read_array(fd, n, (size_t)c.ncpus * sizeof(uint64_t), _sum, &c);
+}

@@ -45,6 +45,14 @@ void loader_close(struct rt_program *p);
 /* The loaded object's map or program called NAME, or NULL. */
 struct bpf_map *loader_map(const struct rt_program *p, const char *name);
 struct bpf_program *loader_prog(const struct rt_program *p, const char *name);
+/*
+ * Reads array map FD's entries 0..N-1 in batches, calling FN with each key's
+ * value (VALUE_SIZE bytes). 0 or -errno.
+ */
+int loader_read_array(int fd, uint32_t n, size_t value_size, void (*fn)(void *ctx, uint32_t key, const void *v),
+		      void *ctx);
+/* Per-CPU u64 array map FD's entries 0..N-1, each summed over the CPUs, into OUT. 0 or -errno. */
+int loader_read_counters(int fd, uint32_t n, uint64_t *out);
 /* The kernel's id of the program behind FD, or 0. */
 uint32_t loader_prog_id(int fd);
 

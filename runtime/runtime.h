@@ -108,7 +108,7 @@ struct rt_status {
 	ino_t netns;
 	char dir[PATH_MAX];
 	struct applied_state cur; /* the record of the applied policy */
-	uint32_t prog_id, link_id; /* as the kernel reports them */
+	uint32_t link_id; /* as the kernel reports it; the program is cur.prog_id, the one the link runs */
 	VEC(struct status_rule) rules; /* those with hits */
 	uint64_t unmatched;
 	struct status_service *services; /* cur.m.nservices */

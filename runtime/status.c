@@ -17,52 +17,6 @@
 #include "loader.h"
 #include "runtime.h"
 
-#define BATCH 4096
-
-/*
- * Reads array map FD's entries 0..n-1 in batches, calling FN with each key's
- * value (per-CPU maps: one value per CPU, VALUE_SIZE each). 0 or -errno.
- */
-static int _read_array(int fd, uint32_t n, size_t value_size, void (*fn)(void *ctx, uint32_t key, const void *v),
-		       void *ctx)
-{
-	_cleanup_free_ uint32_t *keys = calloc(BATCH, sizeof(uint32_t));
-	_cleanup_free_ uint8_t *vals = calloc(BATCH, value_size);
-	uint32_t next = 0;
-	bool first = true;
-
-	if (!keys || !vals)
-		return -ENOMEM;
-	for (uint32_t done = 0; done < n;) {
-		uint32_t count = BATCH;
-		int r = bpf_map_lookup_batch(fd, first ? NULL : &next, &next, keys, vals, &count, NULL);
-		if (r < 0 && errno != ENOENT)
-			return -errno;
-		for (uint32_t i = 0; i < count; i++)
-			if (keys[i] < n)
-				fn(ctx, keys[i], vals + (size_t)i * value_size);
-		done += count;
-		first = false;
-		if (r < 0 || count == 0)
-			break; /* ENOENT: that was the last batch */
-	}
-	return 0;
-}
-
-struct hits_ctx {
-	uint64_t *counts;
-	int ncpus;
-};
-
-static void _sum(void *ctx, uint32_t key, const void *v)
-{
-	struct hits_ctx *h = ctx;
-	const uint64_t *per = v;
-
-	for (int c = 0; c < h->ncpus; c++)
-		h->counts[key] += per[c];
-}
-
 static void _record(void *ctx, uint32_t key, const void *v)
 {
 	memcpy((struct steer_rule_record *)ctx + key, v, sizeof(struct steer_rule_record));
@@ -157,19 +111,17 @@ int rt_status(const struct rt_target *t, struct rt_status *out)
 	memcpy(out->problem, st.problem, sizeof(out->problem));
 	out->cur = st.cur;
 	memset(&st.cur, 0, sizeof(st.cur)); /* out owns it now */
-	out->prog_id = out->cur.prog_id;
 	if (out->problem[0] || !(out->services = calloc(out->cur.m.nservices + 1, sizeof(*out->services))) ||
 	    !(out->ifaces = calloc(out->cur.m.nifaces + 1, sizeof(*out->ifaces))))
 		return 0;
 
 	uint32_t n = out->cur.m.nrules;
-	int ncpus = libbpf_num_possible_cpus();
 	counts = calloc(n + 1, sizeof(uint64_t));
 	recs = calloc(n + 1, sizeof(*recs));
-	state_gen_path(&st, out->prog_id, "hits", path);
+	state_gen_path(&st, out->cur.prog_id, "hits", path);
 	if ((hits = bpf_obj_get(path)) < 0)
 		_missing(out, path);
-	state_gen_path(&st, out->prog_id, "rules", path);
+	state_gen_path(&st, out->cur.prog_id, "rules", path);
 	if ((rules = bpf_obj_get(path)) < 0)
 		_missing(out, path);
 	state_path(&st, loader_persistent[LOADER_SOCKETS].pin, path);
@@ -177,10 +129,8 @@ int rt_status(const struct rt_target *t, struct rt_status *out)
 		_missing(out, path);
 	if (out->problem[0])
 		return 0;
-	struct hits_ctx hc = { counts, ncpus };
-	if (!counts || !recs || ncpus <= 0 ||
-	    _read_array(hits, n + 1, (size_t)ncpus * sizeof(uint64_t), _sum, &hc) < 0 ||
-	    _read_array(rules, n, sizeof(*recs), _record, recs) < 0)
+	if (!counts || !recs || loader_read_counters(hits, n + 1, counts) < 0 ||
+	    loader_read_array(rules, n, sizeof(*recs), _record, recs) < 0)
 		return error_set(-EIO, "cannot read the rule counters in '%s'", st.dir);
 	for (uint32_t i = 0; i < n; i++)
 		if (counts[i])

@@ -125,37 +125,13 @@ uint64_t testrun_hits(struct testrun *tr, uint32_t rule)
 	return sum;
 }
 
-/* Every rule's counter, summed over CPUs: batched, a syscall per 64k rules rather than per rule. */
+/* Every rule's counter, summed over CPUs: batched, a syscall per few thousand rules rather than per rule. */
 static void _snapshot(struct testrun *tr, uint64_t *out)
 {
-	enum { BATCH = 65536 };
-	uint32_t n = tr->b->m.nrules + 1, done = 0, next = 0;
-	_cleanup_free_ uint32_t *keys = malloc(BATCH * sizeof(uint32_t));
-	_cleanup_free_ uint64_t *vals = malloc((size_t)BATCH * (size_t)tr->ncpus * sizeof(uint64_t));
+	uint32_t n = tr->b->m.nrules + 1;
 
-	if (keys && vals) {
-		LIBBPF_OPTS(bpf_map_batch_opts, bo);
-		bool first = true;
-		while (done < n) {
-			uint32_t count = n - done < BATCH ? n - done : BATCH, in = next;
-			int r = bpf_map_lookup_batch(tr->hits_fd, first ? NULL : &in, &next, keys, vals, &count, &bo);
-			if ((r < 0 && errno != ENOENT) || count == 0)
-				break;
-			for (uint32_t k = 0; k < count; k++) {
-				uint64_t sum = 0;
-				for (int c = 0; c < tr->ncpus; c++)
-					sum += vals[(size_t)k * tr->ncpus + c];
-				if (keys[k] < n)
-					out[keys[k]] = sum;
-			}
-			done += count;
-			first = false;
-			if (r < 0)
-				break;
-		}
-		if (done >= n)
-			return;
-	}
+	if (loader_read_counters(tr->hits_fd, n, out) == 0)
+		return;
 	for (uint32_t i = 0; i < n; i++)
 		out[i] = testrun_hits(tr, i);
 }

@@ -17,6 +17,7 @@ packages=(
 	strace                        # tests kill apply and detach at each system call
 	dnsmasq-base bind9-dnsutils   # tests: a real UDP server (dnsmasq) and dig
 	jq                            # tests read --json output
+	python3                       # tests: sockets a test holds open, generated long inputs
 	gnuplot-nox                   # bench/: plots
 )
 
