@@ -16,6 +16,11 @@
 #define STEER_SOCKET_SLOTS (STEER_SLOTS_PER_SERVICE * STEER_MAX_SERVICES)
 #define STEER_SLOT_UDP 2
 #define STEER_SLOT_V6 1
+/*
+ * Each distinct forward of a policy is a service of its manifest, after the
+ * policy's own: steer proxy's listening sockets take its slots.
+ */
+#define STEER_MAX_FORWARDS 256
 
 /*
  * An entry of a table-strategy address trie: STEER_LEAF | class ends the
@@ -31,7 +36,7 @@
 #define STEER_ACT_SERVICE 0u
 #define STEER_ACT_DROP 1u
 #define STEER_ACT_PASS 2u
-#define STEER_ACT_FORWARD 3u /* the forward below the kind bits, for the records; the proxy carries it */
+#define STEER_ACT_FORWARD 3u /* the forward's service below the kind bits: its sockets are steer proxy's */
 #define STEER_ACT_KIND_SHIFT 30
 #define STEER_ACT_OR_PASS (1u << 29)
 #define STEER_ACT_SERVICE_MASK 0x1fffffffu
@@ -52,5 +57,24 @@ struct steer_rule_record {
 	__u32 line, col;
 	__u32 action; /* STEER_ACT_* encoding */
 };
+
+/*
+ * steer proxy: what it says about itself in DIR/proxy (one entry, updated
+ * about once a second) for status and metrics, and the map its sockmap relay
+ * pairs the two sockets of a connection in.
+ */
+struct steer_proxy_stats {
+	__u32 pid; /* 0 once it has stopped */
+	__u32 relay; /* enum relay_mode */
+	__u64 started_ns; /* CLOCK_REALTIME */
+	__u64 conns_live, conns_total;
+	__u64 bytes_up, bytes_down; /* client to upstream, and back, of closed connections and live copies */
+	__u64 refused; /* connections closed unrelayed: no name matched a drop default, upstream refused or timed out */
+};
+
+#define STEER_RELAY_SOCKS steer_relay_socks
+#define STEER_RELAY_PEERS steer_relay_peers
+#define STEER_RELAY_PROG steer_relay
+#define STEER_RELAY_MAX_SOCKS 65536
 
 #endif

@@ -112,6 +112,7 @@ json_object *cli_json_diags(const struct diag_list *d);
 int cmd_apply(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_detach(int argc, char **argv);
+int cmd_proxy(int argc, char **argv);
 int cmd_register(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_unregister(int argc, char **argv);

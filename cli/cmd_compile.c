@@ -35,18 +35,6 @@ static char *_default_out(const char *policy, const char *ext)
 	return out;
 }
 
-/* The backend's refusals, located, before a stage that needs it. */
-static bool _supported(struct frontend *fe)
-{
-	struct diag_list d;
-
-	diag_init(&d);
-	bool ok = backend_supported(&fe->ir, &d);
-	diag_print(stderr, &d, cli_color());
-	diag_free(&d);
-	return ok;
-}
-
 /* The output: the built policy written whole, or one stage as text or bytes. */
 static int _write(struct frontend *fe, enum emit_kind emit, const struct cli_opts *co, const char *out)
 {
@@ -59,8 +47,6 @@ static int _write(struct frontend *fe, enum emit_kind emit, const struct cli_opt
 			return status;
 		if (emit == EMIT_BUILT)
 			return (r = built_write(&b, out)) < 0 ? cli_fail(r) : EXIT_OK;
-	} else if ((emit == EMIT_C || emit == EMIT_TREE) && !_supported(fe)) {
-		return cli_fail(error_set(-EINVAL, "the policy cannot be built by this steer"));
 	} else if (emit == EMIT_C && (r = backend_build(&fe->ir, co->build.strategy, &bp)) < 0) {
 		return cli_fail(error_set(r, "cannot build the program: %s", strerror(-r)));
 	}

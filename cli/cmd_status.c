@@ -49,6 +49,43 @@ static void _local(const struct status_socket *so, char *out, size_t len)
 	snprintf(out, len, so->family == FAM_V6 ? "[%s]:%u" : "%s:%u", buf, so->port);
 }
 
+static const char *const _relays[] = { "sockmap", "splice", "copy" };
+
+/* What a forward does: "a.example -> 127.0.0.1:9001" per name, then the default (or the one upstream). */
+static json_object *_json_forward(const struct built_forward *f)
+{
+	json_object *o = json_object_new_object(), *names = json_object_new_array();
+	char buf[UPSTREAM_STRLEN], key[260]; /* "*." and a name of at most 253 */
+
+	json_object_object_add(o, "by", json_object_new_string(f->by == FWD_SNI ? "sni" : f->by == FWD_HOST ? "host" : "static"));
+	for (uint32_t i = 0; i < f->nnames; i++) {
+		json_object *n = json_object_new_object();
+		snprintf(key, sizeof(key), "%s%s", f->names[i].wildcard ? "*." : "", f->names[i].name);
+		json_object_object_add(n, "name", json_object_new_string(key));
+		json_object_object_add(n, "upstream", json_object_new_string(upstream_format(&f->names[i].up, buf)));
+		json_object_array_add(names, n);
+	}
+	json_object_object_add(o, f->by == FWD_STATIC ? "upstream" : "default", json_object_new_string(upstream_format(&f->up, buf)));
+	json_object_object_add(o, "names", names);
+	return o;
+}
+
+static json_object *_json_proxy(const struct rt_status *s)
+{
+	const struct steer_proxy_stats *p = &s->proxy;
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "pid", p->pid ? json_object_new_int64(p->pid) : NULL);
+	json_object_object_add(o, "running", json_object_new_boolean(s->proxy_running));
+	json_object_object_add(o, "relay", json_object_new_string(p->relay < 3 ? _relays[p->relay] : "?"));
+	json_object_object_add(o, "connections", json_object_new_uint64(s->proxy_running ? p->conns_live : 0));
+	json_object_object_add(o, "connections_total", json_object_new_uint64(p->conns_total));
+	json_object_object_add(o, "refused_total", json_object_new_uint64(p->refused));
+	json_object_object_add(o, "bytes_up", json_object_new_uint64(p->bytes_up));
+	json_object_object_add(o, "bytes_down", json_object_new_uint64(p->bytes_down));
+	return o;
+}
+
 static const char *const _iface_states[] = { [IFACE_OK] = "ok", [IFACE_GONE] = "gone", [IFACE_RENAMED] = "renamed" };
 
 static json_object *_json(const struct rt_status *s)
@@ -139,9 +176,12 @@ static json_object *_json(const struct rt_status *s)
 			if (ss->missing & (1u << i))
 				json_object_array_add(missing, json_object_new_string(_slot_names[i]));
 		json_object_object_add(o, "missing", missing);
+		if (ss->svc->forward)
+			json_object_object_add(o, "forward", _json_forward(ss->svc->forward));
 		json_object_array_add(svcs, o);
 	}
 	json_object_object_add(doc, "services", svcs);
+	json_object_object_add(doc, "proxy", s->proxy_known ? _json_proxy(s) : NULL);
 	return doc;
 }
 
@@ -190,10 +230,31 @@ static void _print_human(struct rt_status *s)
 	}
 	if (s->rules.n > MAX_RULES_SHOWN)
 		printf("          ... and %zu more rules with hits (--json lists them all)\n", s->rules.n - MAX_RULES_SHOWN);
+	if (s->proxy_known) {
+		const struct steer_proxy_stats *p = &s->proxy;
+		if (s->proxy_running)
+			printf("proxy     pid %u, relay %s: %llu live connections, %llu in all, %llu refused, %llu bytes up, %llu down\n",
+			       p->pid, p->relay < 3 ? _relays[p->relay] : "?", (unsigned long long)p->conns_live,
+			       (unsigned long long)p->conns_total, (unsigned long long)p->refused,
+			       (unsigned long long)p->bytes_up, (unsigned long long)p->bytes_down);
+		else
+			printf("proxy     not running (it had %llu connections, %llu bytes up, %llu down)\n",
+			       (unsigned long long)p->conns_total, (unsigned long long)p->bytes_up,
+			       (unsigned long long)p->bytes_down);
+	}
 	printf("services\n");
 	for (uint32_t k = 0; s->services && k < m->nservices; k++) {
 		const struct status_service *ss = &s->services[k];
-		printf("  %s\n", ss->svc->name);
+		const struct built_forward *f = ss->svc->forward;
+		printf("  %s%s\n", ss->svc->name, f ? " (steer proxy)" : "");
+		for (uint32_t i = 0; f && f->by != FWD_STATIC && i <= f->nnames; i++) {
+			char up[UPSTREAM_STRLEN];
+			if (i < f->nnames)
+				printf("    %s%s -> %s\n", f->names[i].wildcard ? "*." : "", f->names[i].name,
+				       upstream_format(&f->names[i].up, up));
+			else
+				printf("    default -> %s\n", upstream_format(&f->up, up));
+		}
 		for (uint32_t i = 0; i < ss->nsockets; i++) {
 			const struct status_socket *so = &ss->sockets[i];
 			_local(so, buf, sizeof(buf));

@@ -22,7 +22,7 @@ void cli_json_print(json_object *doc, bool pretty)
 void cli_action_text(enum action_kind kind, const char *service, bool or_pass, char *out, size_t len)
 {
 	if (kind == ACT_FORWARD)
-		snprintf(out, len, "forward");
+		snprintf(out, len, "%s", service ? service : "forward"); /* a forward's service is named as it reads */
 	else if (kind == ACT_DROP)
 		snprintf(out, len, "drop");
 	else if (kind == ACT_PASS)

@@ -23,7 +23,7 @@
  *   48  the compressed body:  manifest, rule records, object, data
  */
 #define BUILT_MAGIC "STEERBP\n"
-#define BUILT_FORMAT 1u
+#define BUILT_FORMAT 2u
 #define BUILT_HEADER 48
 /* No policy steer can apply comes near this; a header claiming more is damaged. */
 #define BUILT_MAX_BODY (8ull << 30)
@@ -54,6 +54,15 @@ static void _strv_free(char **v, uint32_t n)
 	free(v);
 }
 
+static void _forward_free(struct built_forward *f)
+{
+	for (uint32_t i = 0; f && i < f->nnames; i++)
+		free(f->names[i].name);
+	if (f)
+		free(f->names);
+	free(f);
+}
+
 void built_manifest_free(struct built_manifest *m)
 {
 	free(m->policy);
@@ -64,6 +73,7 @@ void built_manifest_free(struct built_manifest *m)
 		free(m->services[i].name);
 		free(m->services[i].listen);
 		free(m->services[i].udp_to);
+		_forward_free(m->services[i].forward);
 	}
 	free(m->services);
 	memset(m, 0, sizeof(*m));
@@ -127,6 +137,91 @@ static struct built_listen *_get_listen(struct wire_reader *r, uint32_t *n)
 	return v;
 }
 
+uint32_t built_first_forward(const struct built_manifest *m)
+{
+	uint32_t i = 0;
+
+	while (i < m->nservices && !m->services[i].forward)
+		i++;
+	return i;
+}
+
+const struct upstream *built_forward_choose(const struct built_forward *f, const char *name)
+{
+	const struct built_fwd_name *best = NULL;
+	size_t len = name ? strlen(name) : 0, best_len = 0;
+
+	for (uint32_t i = 0; name && i < f->nnames; i++) {
+		const struct built_fwd_name *n = &f->names[i];
+		size_t nl = strlen(n->name);
+		if (!n->wildcard && !strcmp(n->name, name))
+			return &n->up;
+		/* "*.b.example" is every name that ends in ".b.example". */
+		if (n->wildcard && len > nl + 1 && name[len - nl - 1] == '.' && !strcmp(name + len - nl, n->name) &&
+		    nl >= best_len) {
+			best = n;
+			best_len = nl;
+		}
+	}
+	return best ? &best->up : &f->up;
+}
+
+static void _put_upstream(wire_buf *w, const struct upstream *u)
+{
+	wire_u8(w, u->drop);
+	wire_u8(w, u->family);
+	wire_u32(w, u->port);
+	wire_u128(w, u->addr);
+}
+
+static void _get_upstream(struct wire_reader *r, struct upstream *u)
+{
+	u->drop = wire_get_u8(r) != 0;
+	u->family = wire_get_u8(r);
+	u->port = (uint16_t)wire_get_u32(r);
+	u->addr = wire_get_u128(r);
+}
+
+static void _put_forward(wire_buf *w, const struct built_forward *f)
+{
+	wire_u8(w, f != NULL);
+	if (!f)
+		return;
+	wire_u8(w, (uint8_t)f->by);
+	_put_upstream(w, &f->up);
+	wire_u32(w, f->nnames);
+	for (uint32_t i = 0; i < f->nnames; i++) {
+		wire_str(w, f->names[i].name);
+		wire_u8(w, f->names[i].wildcard);
+		_put_upstream(w, &f->names[i].up);
+	}
+}
+
+static struct built_forward *_get_forward(struct wire_reader *r)
+{
+	if (!wire_get_u8(r) || r->bad)
+		return NULL;
+	struct built_forward *f = calloc(1, sizeof(*f));
+	if (!f) {
+		r->bad = true;
+		return NULL;
+	}
+	f->by = (enum forward_by)wire_get_u8(r);
+	_get_upstream(r, &f->up);
+	f->nnames = wire_get_count(r, 27);
+	if (r->bad || f->by > FWD_HOST || !(f->names = calloc(f->nnames + 1, sizeof(*f->names)))) {
+		r->bad = true;
+		f->nnames = 0;
+		return f;
+	}
+	for (uint32_t i = 0; i < f->nnames && !r->bad; i++) {
+		f->names[i].name = wire_get_str(r);
+		f->names[i].wildcard = wire_get_u8(r) != 0;
+		_get_upstream(r, &f->names[i].up);
+	}
+	return f;
+}
+
 void built_manifest_put(wire_buf *w, const struct built_manifest *m)
 {
 	wire_str(w, m->policy);
@@ -145,6 +240,7 @@ void built_manifest_put(wire_buf *w, const struct built_manifest *m)
 		_put_listen(w, s->listen, s->nlisten);
 		wire_u8(w, s->udp_any);
 		_put_listen(w, s->udp_to, s->nudp_to);
+		_put_forward(w, s->forward);
 	}
 }
 
@@ -171,6 +267,7 @@ bool built_manifest_get(struct wire_reader *r, struct built_manifest *m)
 		s->listen = _get_listen(r, &s->nlisten);
 		s->udp_any = wire_get_u8(r) != 0;
 		s->udp_to = _get_listen(r, &s->nudp_to);
+		s->forward = _get_forward(r);
 	}
 	if (!r->bad && (!sha || strlen(sha) >= sizeof(m->sha256) || m->strategy > STRATEGY_TABLE))
 		r->bad = true;

@@ -16,6 +16,7 @@
 
 #include "addr.h"
 #include "cleanup.h"
+#include "decision.h"
 #include "steer_abi.h"
 #include "wire.h"
 
@@ -31,6 +32,27 @@ struct built_listen {
 	u128 addr;
 };
 
+/* A name of a forward map: exact, or "*.NAME" for the names below NAME. */
+struct built_fwd_name {
+	char *name; /* lower case, without "*." */
+	bool wildcard;
+	struct upstream up;
+};
+
+/* What steer proxy does with a connection a forward rule sent it. */
+struct built_forward {
+	enum forward_by by;
+	struct upstream up; /* FWD_STATIC: the upstream; by name: the default */
+	struct built_fwd_name *names;
+	uint32_t nnames;
+};
+
+/*
+ * A service of the policy, or one of its distinct forwards (after the
+ * services, with FORWARD set and a name no policy can give a service:
+ * "forward 127.0.0.1:9000", "forward sni 1f2e..."), whose sockets are steer
+ * proxy's.
+ */
 struct built_service {
 	char *name;
 	uint8_t protos; /* the protocols its rules steer to it (PROTO_*) */
@@ -46,6 +68,7 @@ struct built_service {
 	bool udp_any;
 	struct built_listen *udp_to;
 	uint32_t nudp_to;
+	struct built_forward *forward; /* NULL for the policy's own services */
 };
 
 struct built_manifest {
@@ -72,6 +95,10 @@ struct built_policy {
 };
 
 void built_manifest_free(struct built_manifest *m);
+/* The index of M's first forward service (its services come first): nservices when there is none. */
+uint32_t built_first_forward(const struct built_manifest *m);
+/* The upstream a forward chooses for NAME (NULL: none given): exact, then the longest wildcard, then the default. */
+const struct upstream *built_forward_choose(const struct built_forward *f, const char *name);
 void built_policy_free(struct built_policy *b);
 #define _cleanup_built_ _cleanup_(built_policy_free)
 

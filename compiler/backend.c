@@ -45,28 +45,9 @@ static int _build_table(const struct ir_policy *p, struct backend_program *out)
 	return r;
 }
 
-bool backend_supported(const struct ir_policy *p, struct diag_list *diags)
-{
-	bool ok = true;
-
-	for (uint32_t i = 0; i < p->nrules; i++) {
-		if (p->rules[i].act.kind != ACT_FORWARD)
-			continue;
-		ok = false;
-		if (!diags)
-			break;
-		diag_error(diags, &p->rules[i].loc,
-			   "this rule forwards, and 'steer proxy', which carries forward rules, is not built yet: check, "
-			   "eval and test know forward; compile and apply do not");
-	}
-	return ok;
-}
-
 int backend_build(const struct ir_policy *p, enum strategy want, struct backend_program *out)
 {
 	memset(out, 0, sizeof(*out));
-	if (!backend_supported(p, NULL))
-		return -EOPNOTSUPP;
 	out->strategy = _choose(p, want);
 	if (out->strategy == STRATEGY_TABLE)
 		return _build_table(p, out);
@@ -75,8 +56,6 @@ int backend_build(const struct ir_policy *p, enum strategy want, struct backend_
 
 int backend_print_tree(FILE *f, const struct ir_policy *p, enum strategy want)
 {
-	if (!backend_supported(p, NULL))
-		return -EOPNOTSUPP;
 	enum strategy s = _choose(p, want);
 	struct backend_stats st;
 	struct tree tr;
@@ -105,7 +84,7 @@ int backend_print_tree(FILE *f, const struct ir_policy *p, enum strategy want)
 	return 0;
 }
 
-uint32_t backend_action_word(const struct ir_rule *r)
+uint32_t backend_action_word(const struct ir_policy *p, const struct ir_rule *r)
 {
 	switch (r->act.kind) {
 	case ACT_DROP:
@@ -113,10 +92,15 @@ uint32_t backend_action_word(const struct ir_rule *r)
 	case ACT_PASS:
 		return STEER_ACT_PASS << STEER_ACT_KIND_SHIFT;
 	case ACT_FORWARD:
-		return STEER_ACT_FORWARD << STEER_ACT_KIND_SHIFT | r->act.forward;
+		return STEER_ACT_FORWARD << STEER_ACT_KIND_SHIFT | backend_forward_service(p, r->act.forward);
 	default:
 		return (r->act.fallback == ACT_PASS ? STEER_ACT_OR_PASS : 0) | r->act.service;
 	}
+}
+
+uint32_t backend_forward_service(const struct ir_policy *p, uint32_t forward)
+{
+	return p->nservices + forward;
 }
 
 int64_t backend_rule_at(const struct backend_program *bp, uint32_t line)

@@ -39,18 +39,14 @@ struct backend_program {
 	uint32_t data_chunks;
 };
 
-/*
- * Whether the backend can build P: forward rules are checked, evaluated and
- * tested, but carried by 'steer proxy', which is not built yet. Each rule it
- * cannot build is an error in DIAGS (may be NULL).
- */
-bool backend_supported(const struct ir_policy *p, struct diag_list *diags);
-/* Builds the program for P with strategy WANT (AUTO chooses). 0 or -errno (-EOPNOTSUPP: see above). */
+/* Builds the program for P with strategy WANT (AUTO chooses). 0 or -errno. */
 int backend_build(const struct ir_policy *p, enum strategy want, struct backend_program *out);
 /* The decision structure with statistics (steer compile --emit tree). 0 or -errno. */
 int backend_print_tree(FILE *f, const struct ir_policy *p, enum strategy s);
 /* The rule's action as the programs encode it (STEER_ACT_*, steer_abi.h). */
-uint32_t backend_action_word(const struct ir_rule *r);
+uint32_t backend_action_word(const struct ir_policy *p, const struct ir_rule *r);
+/* The manifest's service for one of P's forwards: after the policy's own services. */
+uint32_t backend_forward_service(const struct ir_policy *p, uint32_t forward);
 /* The rule whose code is at LINE of the generated C, or -1. */
 int64_t backend_rule_at(const struct backend_program *bp, uint32_t line);
 void backend_program_free(struct backend_program *bp);

@@ -83,6 +83,55 @@ static void _udp(const struct ir_policy *p, uint32_t svc, struct built_service *
 		o->nudp_to = 0;
 }
 
+/* A map's name: "forward sni " and a hash of what it says, so the same map keeps its name (and its socket). */
+static char *_forward_name(const struct ir_forward *fw)
+{
+	uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
+	char *name = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&name, &len);
+
+	if (!f)
+		abort();
+	ir_forward_print(f, fw);
+	for (uint32_t i = 0; fw->by != FWD_STATIC && i <= fw->nnames; i++) {
+		const struct upstream *u = i < fw->nnames ? &fw->names[i].up : &fw->up;
+		const char *n = i < fw->nnames ? fw->names[i].name : "";
+		char key[320];
+		int kl = snprintf(key, sizeof(key), "%s%s|%d|%u|%u|%016llx%016llx;", i < fw->nnames && fw->names[i].wildcard ? "*." : "",
+				  n, u->drop, u->family, u->port, (unsigned long long)(u->addr >> 64),
+				  (unsigned long long)u->addr);
+		for (int k = 0; k < kl; k++)
+			h = (h ^ (uint8_t)key[k]) * 0x100000001b3ull;
+	}
+	if (fw->by != FWD_STATIC)
+		fprintf(f, " %016llx", (unsigned long long)h);
+	if (fclose(f) != 0)
+		abort();
+	return name;
+}
+
+static void _forward_service(const struct ir_forward *fw, struct built_service *o)
+{
+	struct built_forward *bf = calloc(1, sizeof(*bf));
+
+	if (!bf || !(bf->names = calloc(fw->nnames + 1, sizeof(*bf->names))))
+		abort();
+	o->name = _forward_name(fw);
+	o->protos = PROTO_TCP;
+	for (int fam = 0; fam < FAM__COUNT; fam++)
+		if (fw->families & FAM_BIT(fam))
+			o->used_slots |= 1u << (fam == FAM_V6 ? STEER_SLOT_V6 : 0);
+	if (!(o->listen = calloc(1, sizeof(*o->listen))) || !(o->udp_to = calloc(1, sizeof(*o->udp_to))))
+		abort();
+	bf->by = fw->by;
+	bf->up = fw->up;
+	bf->nnames = fw->nnames;
+	for (uint32_t i = 0; i < fw->nnames; i++)
+		bf->names[i] = (struct built_fwd_name){ _xstrdup(fw->names[i].name), fw->names[i].wildcard, fw->names[i].up };
+	o->forward = bf;
+}
+
 static void _manifest(const struct ir_policy *p, enum strategy s, struct built_policy *b)
 {
 	struct built_manifest *m = &b->m;
@@ -95,7 +144,7 @@ static void _manifest(const struct ir_policy *p, enum strategy s, struct built_p
 	m->strategy = s;
 	m->nrules = p->nrules;
 	b->rules = calloc(p->nrules + 1, sizeof(*b->rules));
-	m->services = calloc(p->nservices + 1, sizeof(*m->services));
+	m->services = calloc(p->nservices + p->nforwards + 1, sizeof(*m->services));
 	m->ifaces = calloc(p->nifaces + 1, sizeof(char *));
 	if (!b->rules || !m->services || !m->ifaces)
 		abort();
@@ -107,7 +156,7 @@ static void _manifest(const struct ir_policy *p, enum strategy s, struct built_p
 			last = r->loc.src;
 			file = _file_index(m, last->path);
 		}
-		b->rules[i] = (struct steer_rule_record){ file, r->loc.line, r->loc.col, backend_action_word(r) };
+		b->rules[i] = (struct steer_rule_record){ file, r->loc.line, r->loc.col, backend_action_word(p, r) };
 	}
 	m->nservices = p->nservices;
 	for (uint32_t i = 0; i < p->nservices; i++) {
@@ -124,6 +173,9 @@ static void _manifest(const struct ir_policy *p, enum strategy s, struct built_p
 							      svc->socks[k].addr };
 		_udp(p, i, o);
 	}
+	for (uint32_t k = 0; k < p->nforwards; k++)
+		_forward_service(&p->forwards[k], &m->services[backend_forward_service(p, k)]);
+	m->nservices = p->nservices + p->nforwards;
 	m->nifaces = p->nifaces;
 	for (uint32_t i = 0; i < p->nifaces; i++)
 		m->ifaces[i] = _xstrdup(p->ifaces[i]);
@@ -137,8 +189,6 @@ int build_policy(const struct ir_policy *p, const struct build_opts *o, struct d
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	if (!backend_supported(p, diags))
-		return error_set(-EINVAL, "the policy cannot be built by this steer");
 	if ((r = backend_build(p, o->strategy, &bp)) < 0) {
 		backend_program_free(&bp);
 		return error_set(r, "cannot build the program: %s", strerror(-r));

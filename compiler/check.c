@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cleanup.h"
+#include "steer_abi.h"
 #include "strmap.h"
 #include "vec.h"
 
@@ -400,14 +401,14 @@ static int _u32_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static bool _upstream_ok(struct checker *c, const struct endpoint *ep, struct ir_upstream *out)
+static bool _upstream_ok(struct checker *c, const struct endpoint *ep, struct upstream *out)
 {
 	uint8_t family;
 	u128 addr;
 
 	if (!_endpoint_ok(c, ep, &family, &addr))
 		return false;
-	*out = (struct ir_upstream){ .family = family, .port = (uint16_t)ep->port, .addr = addr };
+	*out = (struct upstream){ .family = family, .port = (uint16_t)ep->port, .addr = addr };
 	return true;
 }
 
@@ -522,11 +523,20 @@ static bool _forward(struct checker *c, const struct action *a, uint8_t protos, 
 			   a->forward_by);
 		ok = false;
 	}
-	if (ok) {
-		*idx = c->ir->nforwards;
-		c->ir->forwards[c->ir->nforwards++] = fw;
+	if (!ok)
+		return false;
+	/* Identical forwards are one: the proxy listens once for each distinct one. */
+	for (*idx = 0; *idx < c->ir->nforwards && !ir_forward_same(&c->ir->forwards[*idx], &fw); ++*idx)
+		;
+	if (*idx < c->ir->nforwards)
+		return true;
+	if (c->ir->nforwards >= STEER_MAX_FORWARDS) {
+		diag_error(c->diags, &a->loc, "more than %u distinct forwards: steer proxy listens for at most %u",
+			   STEER_MAX_FORWARDS, STEER_MAX_FORWARDS);
+		return false;
 	}
-	return ok;
+	c->ir->forwards[c->ir->nforwards++] = fw;
+	return true;
 }
 
 static void _check_match(struct checker *c, const struct stmt *s)
@@ -576,6 +586,8 @@ static void _check_match(struct checker *c, const struct stmt *s)
 			   _families(&val[M_SRC]) == FAM_BIT(FAM_V4) ? "IPv4" : "IPv6");
 		return;
 	}
+	if (a->kind == ACT_FORWARD)
+		c->ir->forwards[r.act.forward].families |= fams;
 
 	r.m.protos = proto->protos;
 	r.m.families = fams;

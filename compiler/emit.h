@@ -25,7 +25,7 @@ __attribute__((format(printf, 2, 3))) void emit(struct emitter *e, const char *f
 /* "/ * FILE:LINE: the rule as written * /" at INDENT tabs, recording the rule's line. */
 void emit_rule_comment(struct emitter *e, const struct ir_policy *p, const struct ir_rule *r, int indent);
 /* "return steer_service(...)" or "return steer_verdict(...)" for the rule's action. */
-void emit_action(struct emitter *e, const struct ir_rule *r);
+void emit_action(struct emitter *e, const struct ir_policy *p, const struct ir_rule *r);
 /* Closes the output into out->c. */
 int emit_end(struct emitter *e);
 

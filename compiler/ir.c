@@ -160,14 +160,11 @@ void ir_action_print(FILE *f, const struct ir_policy *p, const struct ir_action 
 	}
 }
 
-static void _upstream_print(FILE *f, const struct ir_upstream *u)
+static void _upstream_print(FILE *f, const struct upstream *u)
 {
-	char buf[PREFIX_STRLEN];
+	char buf[UPSTREAM_STRLEN];
 
-	if (u->drop)
-		fprintf(f, "drop");
-	else
-		fprintf(f, u->family == FAM_V6 ? "[%s]:%u" : "%s:%u", addr_format(u->addr, u->family, buf), u->port);
+	fputs(upstream_format(u, buf), f);
 }
 
 void ir_forward_print(FILE *f, const struct ir_forward *fw)
@@ -177,6 +174,22 @@ void ir_forward_print(FILE *f, const struct ir_forward *fw)
 		_upstream_print(f, &fw->up);
 	else
 		fprintf(f, "%s", fw->by == FWD_SNI ? "sni" : "host");
+}
+
+static bool _upstream_same(const struct upstream *a, const struct upstream *b)
+{
+	return a->drop == b->drop && (a->drop || (a->family == b->family && a->addr == b->addr && a->port == b->port));
+}
+
+bool ir_forward_same(const struct ir_forward *a, const struct ir_forward *b)
+{
+	if (a->by != b->by || a->nnames != b->nnames || !_upstream_same(&a->up, &b->up))
+		return false;
+	for (uint32_t i = 0; i < a->nnames; i++)
+		if (a->names[i].wildcard != b->names[i].wildcard || strcmp(a->names[i].name, b->names[i].name) ||
+		    !_upstream_same(&a->names[i].up, &b->names[i].up))
+			return false;
+	return true;
 }
 
 bool ir_forward_matches(const struct ir_forward *got, const struct ir_forward *want)

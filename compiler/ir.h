@@ -55,30 +55,21 @@ struct ir_action {
 	uint32_t forward; /* ACT_FORWARD: index into ir_policy.forwards */
 };
 
-/* Where a forwarded connection goes: one upstream, or nowhere (a map's default may be drop). */
-struct ir_upstream {
-	bool drop;
-	uint8_t family;
-	uint16_t port;
-	u128 addr;
-};
-
-enum forward_by { FWD_STATIC, FWD_SNI, FWD_HOST };
-
 /* A name of a forward map: exact, or "*.SUFFIX" for the names below SUFFIX. */
 struct ir_fwd_name {
 	const char *name; /* lower case, without "*." */
 	bool wildcard;
-	struct ir_upstream up;
+	struct upstream up;
 };
 
 /* One forward action: to an upstream, or by the name the connection's first bytes give. */
 struct ir_forward {
 	enum forward_by by;
-	struct ir_upstream up; /* FWD_STATIC: the upstream; a map: its default (drop unless written) */
+	struct upstream up; /* FWD_STATIC: the upstream; a map: its default (drop unless written) */
 	struct ir_fwd_name *names; /* a map's names, as written */
 	uint32_t nnames;
-	struct location loc;
+	struct location loc; /* its first use */
+	uint8_t families; /* FAM_BIT()s of the rules that use it: the proxy's sockets */
 };
 
 struct ir_rule {
@@ -127,7 +118,7 @@ struct ir_policy {
 	uint32_t nifaces;
 	struct ir_expect *expects;
 	uint32_t nexpects;
-	struct ir_forward *forwards; /* one per forward rule */
+	struct ir_forward *forwards; /* the distinct forward actions: identical ones are one */
 	uint32_t nforwards;
 };
 
@@ -151,6 +142,8 @@ void ir_print(FILE *f, const struct ir_policy *p);
 void ir_action_print(FILE *f, const struct ir_policy *p, const struct ir_action *a);
 /* "forward 127.0.0.1:9000", "forward [::1]:9000", "forward sni" or "forward host". */
 void ir_forward_print(FILE *f, const struct ir_forward *fw);
+/* Whether two forwards go to the same places by the same names, in the same order. */
+bool ir_forward_same(const struct ir_forward *a, const struct ir_forward *b);
 /* Whether a forward verdict is what an expect wants: the same upstream, or forwarding by the same name. */
 bool ir_forward_matches(const struct ir_forward *got, const struct ir_forward *want);
 void ir_policy_free(struct ir_policy *p);

@@ -580,7 +580,7 @@ int table_build(const struct ir_policy *p, struct table *t)
 		goto fail;
 	t->act_base = (uint32_t)at;
 	for (uint32_t i = 0; i < p->nrules; i++)
-		d.v[at + i] = backend_action_word(&p->rules[i]);
+		d.v[at + i] = backend_action_word(p, &p->rules[i]);
 
 	for (int fam = 0; fam < FAM__COUNT; fam++) {
 		for (int dim = 0; dim < DIM__COUNT; dim++) {

@@ -318,13 +318,13 @@ static void _emit_rule(struct emitter *e, const struct ir_policy *p, const struc
 	emit_rule_comment(e, p, r, indent);
 	if (!m->dst[fam].n && !m->src[fam].n && !(m->dport.n && ports) && !m->sport.n && !m->iif.n) {
 		emit(e, "%.*s", indent, _tabs);
-		emit_action(e, r);
+		emit_action(e, p, r);
 		return;
 	}
 	emit(e, "%.*sif (", indent, _tabs);
 	_emit_cond(e, r, fam, ports, indent);
 	emit(e, ")\n%.*s", indent + 1, _tabs);
-	emit_action(e, r);
+	emit_action(e, p, r);
 }
 
 /* Classes LO..HI of a group: a binary search on the port down to each class's rules. */

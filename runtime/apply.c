@@ -21,13 +21,20 @@
 #include "loader.h"
 #include "runtime.h"
 
-/* Each service keeps its slots from the applied policy (matched by name); new ones take free slots. */
+/*
+ * Each service keeps its slots from the applied policy (matched by name); new
+ * ones take slots the applied policy does not use, so its program keeps its
+ * sockets until the swap (and the slots of services that go are emptied after
+ * it). Only when those run out does a new service take a slot of one that goes.
+ */
 static int _assign_slots(const struct built_manifest *m, const struct rt_state *st, uint32_t *slot)
 {
-	bool used[STEER_MAX_SERVICES] = { 0 };
+	bool used[STEER_MAX_SERVICES] = { 0 }, old[STEER_MAX_SERVICES] = { 0 };
 
 	if (m->nservices > STEER_MAX_SERVICES)
 		return error_set(-EINVAL, "%u services: at most %u fit the sockets map", m->nservices, STEER_MAX_SERVICES);
+	for (uint32_t k = 0; st->applied && k < st->cur.m.nservices; k++)
+		old[st->cur.slot[k] / STEER_SLOTS_PER_SERVICE] = true;
 	for (uint32_t i = 0; i < m->nservices; i++) {
 		slot[i] = UINT32_MAX;
 		for (uint32_t k = 0; st->applied && k < st->cur.m.nservices; k++) {
@@ -37,15 +44,28 @@ static int _assign_slots(const struct built_manifest *m, const struct rt_state *
 			}
 		}
 	}
-	for (uint32_t i = 0, next = 0; i < m->nservices; i++) {
-		if (slot[i] != UINT32_MAX)
-			continue;
-		while (used[next])
-			next++;
-		used[next] = true;
-		slot[i] = STEER_SLOTS_PER_SERVICE * next;
+	for (int pass = 0; pass < 2; pass++) {
+		for (uint32_t i = 0, next = 0; i < m->nservices; i++) {
+			if (slot[i] != UINT32_MAX)
+				continue;
+			while (next < STEER_MAX_SERVICES && (used[next] || (pass == 0 && old[next])))
+				next++;
+			if (next == STEER_MAX_SERVICES)
+				break;
+			used[next] = true;
+			slot[i] = STEER_SLOTS_PER_SERVICE * next;
+		}
 	}
 	return 0;
+}
+
+/* Whether a service of M was given SLOT by name from the applied policy (its sockets are its own). */
+static bool _carried(const struct built_manifest *m, const struct rt_state *st, uint32_t i, uint32_t slot)
+{
+	for (uint32_t k = 0; st->applied && k < st->cur.m.nservices; k++)
+		if (st->cur.slot[k] == slot)
+			return strcmp(st->cur.m.services[k].name, m->services[i].name) == 0;
+	return false;
 }
 
 /* Whether the applied policy gives SLOT to a service. */
@@ -212,9 +232,9 @@ int rt_apply(const struct rt_target *t, const struct built_policy *b, const stru
 	}
 	struct load_opts lo = { .service_slot = slot, .ifindex = ifindex, .persistent_fd = persistent, .verbose = o->verbose };
 	if (r == 0 && st.applied) {
-		/* A slot new to a service may hold what an interrupted apply left: the old program never reads it. */
+		/* A slot new to a service may hold what an interrupted apply, or a service that goes, left. */
 		for (uint32_t i = 0; i < b->m.nservices; i++)
-			if (!_slot_taken(&st.cur, slot[i]))
+			if (!_carried(&b->m, &st, i, slot[i]))
 				_clear_slots(persistent[LOADER_SOCKETS], slot[i]);
 	}
 	if (r == 0)
@@ -252,7 +272,7 @@ int rt_apply(const struct rt_target *t, const struct built_policy *b, const stru
 		state_gen_remove(&st, st.cur.prog_id);
 		struct bpf_map *socks = loader_map(&prog, loader_persistent[LOADER_SOCKETS].map);
 		for (uint32_t k = 0; k < st.cur.m.nservices; k++) {
-			if (socks && !_slot_taken(&rec, st.cur.slot[k])) {
+			if (socks && !_slot_taken(&rec, st.cur.slot[k])) { /* a service that went, its slot not reused */
 				_clear_slots(bpf_map__fd(socks), st.cur.slot[k]);
 				res->removed_services++;
 			}

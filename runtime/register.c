@@ -316,6 +316,11 @@ int rt_register(const struct rt_target *t, const struct register_opts *o, regist
 
 	if ((r = state_open(&st, t, STATE_READ)) < 0 || (r = _find_service(&st, o->service, &sm)) < 0)
 		return r;
+	if (sm.svc->forward && !o->proxy)
+		return error_set(-EINVAL, "'%s' is where the policy's forward rules go: steer proxy registers its own sockets "
+				 "there", o->service);
+	if (!sm.svc->forward && o->proxy)
+		return error_set(-EINVAL, "'%s' is a service of the policy, not one of its forwards", o->service);
 	if (o->autodetect) {
 		r = _autodetect(&st, o->service, &sm, &fds, &pids);
 	} else if (o->pid > 0) {

@@ -38,6 +38,7 @@ int rt_detach(const struct rt_target *t, bool *was_applied);
 
 struct register_opts {
 	const char *service;
+	bool proxy; /* steer proxy registering its own socket for a forward: the one way to fill a forward's slots */
 	pid_t pid; /* with fd: take the descriptor from this process */
 	int fd; /* -1: none */
 	bool autodetect; /* find the socket by the service's declared address */
@@ -114,7 +115,19 @@ struct rt_status {
 	struct status_service *services; /* cur.m.nservices */
 	struct status_iface *ifaces; /* cur.m.nifaces */
 	char problem[PATH_MAX + 512]; /* where the state and the kernel disagree; "" when they agree */
+	bool proxy_known; /* steer proxy has run here since the policy was applied: proxy holds what it said last */
+	bool proxy_running; /* and its pid is still a steer proxy */
+	struct steer_proxy_stats proxy;
 };
+
+/* The record of the applied policy in OUT, *APPLIED false when none is. 0 or -errno. */
+int rt_current(const struct rt_target *t, bool *applied, struct applied_state *out);
+
+/*
+ * steer proxy's stats entry (DIR/proxy), created when missing: a map
+ * descriptor to write struct steer_proxy_stats to, or -errno.
+ */
+int rt_proxy_stats_open(const struct rt_target *t);
 
 /* 0 with OUT filled (a disagreement is in out->problem), or -errno. */
 int rt_status(const struct rt_target *t, struct rt_status *out);

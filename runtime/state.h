@@ -6,6 +6,7 @@
  *   DIR/steer/<netns inode>/      DIR: --bpffs, default /sys/fs/bpf
  *       link        the sk_lookup link: pinned, it is the commit point
  *       sockets     the maps that outlive a re-apply (loader.h's list)
+ *       proxy       what steer proxy said last (struct steer_proxy_stats), when it has run
  *       p<ID>/      one generation, what one apply built for program ID:
  *           state   the record (struct applied_state), versioned
  *           hits    per-rule counters

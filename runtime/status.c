@@ -89,6 +89,66 @@ static void _missing(struct rt_status *s, const char *path)
 		snprintf(s->problem, sizeof(s->problem), "'%s' is missing; 'steer detach' removes this state", path);
 }
 
+/* What steer proxy said last, and whether it is still there to say more. */
+static void _proxy(const struct rt_state *st, struct rt_status *out)
+{
+	char path[PATH_MAX], comm[32] = "";
+	uint32_t key = 0;
+
+	state_path(st, "proxy", path);
+	_cleanup_close_ int fd = bpf_obj_get(path);
+	if (fd < 0 || bpf_map_lookup_elem(fd, &key, &out->proxy) < 0)
+		return;
+	out->proxy_known = true;
+	snprintf(path, sizeof(path), "/proc/%u/comm", out->proxy.pid);
+	_cleanup_fclose_ FILE *f = out->proxy.pid ? fopen(path, "r") : NULL;
+	out->proxy_running = f && fgets(comm, sizeof(comm), f) && strncmp(comm, "steer", 5) == 0;
+}
+
+int rt_current(const struct rt_target *t, bool *applied, struct applied_state *out)
+{
+	_cleanup_state_ struct rt_state st = { .netns_fd = -1, .lock_fd = -1 };
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	*applied = false;
+	if ((r = state_open(&st, t, STATE_READ)) < 0)
+		return r;
+	if (!st.applied)
+		return 0;
+	if (st.problem[0])
+		return error_set(-EIO, "the applied state in '%s' disagrees with the kernel: %s", st.dir, st.problem);
+	*applied = true;
+	*out = st.cur;
+	memset(&st.cur, 0, sizeof(st.cur));
+	return 0;
+}
+
+int rt_proxy_stats_open(const struct rt_target *t)
+{
+	_cleanup_state_ struct rt_state st = { .netns_fd = -1, .lock_fd = -1 };
+	char path[PATH_MAX];
+	int r, fd;
+
+	if ((r = state_open(&st, t, STATE_READ)) < 0)
+		return r;
+	if (!st.applied)
+		return error_set(-ENOENT, "no policy is applied in network namespace %lu", (unsigned long)st.netns_ino);
+	state_path(&st, "proxy", path);
+	if ((fd = bpf_obj_get(path)) >= 0)
+		return fd;
+	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "steer_proxy", sizeof(uint32_t), sizeof(struct steer_proxy_stats), 1,
+			    NULL);
+	if (fd < 0)
+		return error_set(-errno, "cannot create the proxy's stats map: %s", strerror(errno));
+	if (bpf_obj_pin(fd, path) < 0) {
+		r = error_set(-errno, "cannot pin '%s': %s", path, strerror(errno));
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
 int rt_status(const struct rt_target *t, struct rt_status *out)
 {
 	_cleanup_state_ struct rt_state st = { .netns_fd = -1, .lock_fd = -1 };
@@ -111,6 +171,7 @@ int rt_status(const struct rt_target *t, struct rt_status *out)
 	memcpy(out->problem, st.problem, sizeof(out->problem));
 	out->cur = st.cur;
 	memset(&st.cur, 0, sizeof(st.cur)); /* out owns it now */
+	_proxy(&st, out);
 	if (out->problem[0] || !(out->services = calloc(out->cur.m.nservices + 1, sizeof(*out->services))) ||
 	    !(out->ifaces = calloc(out->cur.m.nifaces + 1, sizeof(*out->ifaces))))
 		return 0;

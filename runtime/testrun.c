@@ -164,9 +164,14 @@ static int _run(struct testrun *tr, const struct tuple *t, struct verdict *out)
 	} else if (ctx.cookie) {
 		out->kind = ACT_PASS;
 		for (uint32_t i = 0; i < tr->b->m.nservices * STEER_SLOTS_PER_SERVICE; i++) {
-			if (tr->cookies[i] == ctx.cookie) {
-				out->kind = ACT_SERVICE;
-				out->service = i / STEER_SLOTS_PER_SERVICE;
+			if (tr->cookies[i] != ctx.cookie)
+				continue;
+			out->kind = ACT_SERVICE;
+			out->service = i / STEER_SLOTS_PER_SERVICE;
+			if (tr->b->m.services[out->service].forward) {
+				out->kind = ACT_FORWARD;
+				out->forward = out->service - built_first_forward(&tr->b->m);
+				out->service = 0;
 			}
 		}
 	} else {

@@ -4,6 +4,9 @@
 # examples/seed.steer, starts the example services (examples/namesrv.c: each
 # answers with its name), registers their sockets, and shows connections to
 # several addresses of each prefix landing on the right service; then status.
+# Then the third seed: examples/forward.steer, with steer proxy relaying one
+# prefix to one upstream and TLS to the upstream its server name chooses
+# (two real `openssl s_server`s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -85,6 +88,44 @@ check refused tcp 127.40.0.9:22
 
 step "status"
 show "$steer" status
+
+step "the third seed: forward (examples/forward.steer), carried by steer proxy"
+grep -v '^#' examples/forward.steer | sed '/^$/N;/^\n$/D'
+tls=$(mktemp -d)
+for name in a.example x.b.example; do
+	openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=$name" -keyout "$tls/$name.key" \
+		-out "$tls/$name.crt" 2>/dev/null
+done
+openssl s_server -quiet -accept 127.0.0.1:9443 -cert "$tls/a.example.crt" -key "$tls/a.example.key" -www >/dev/null 2>&1 &
+pids+=($!)
+openssl s_server -quiet -accept 127.0.0.1:9444 -cert "$tls/x.b.example.crt" -key "$tls/x.b.example.key" -www >/dev/null 2>&1 &
+pids+=($!)
+show "$steer" apply examples/forward.steer
+"$steer" proxy >"$tls/proxy.out" 2>&1 &
+proxy_pid=$!
+pids+=("$proxy_pid")
+for _ in $(seq 50); do grep -q ready "$tls/proxy.out" && break; sleep 0.1; done
+printf '$ steer proxy &
+'
+cat "$tls/proxy.out"
+step "forwarded connections: what each client got back"
+for a in 1 200; do check web_a tcp "127.70.0.$a:80"; done
+tls_check() {
+	local want=$1 name=$2 got mark=ok
+	got=$(timeout 5 openssl s_client -connect 127.71.0.9:443 -servername "$name" </dev/null 2>/dev/null |
+		sed -n 's/^subject=//p') || true
+	[ -n "$got" ] || got="no TLS session (reset)"
+	case "$got" in *"$want"*) ;; *) mark=FAIL; failures=$((failures + 1)) ;; esac
+	printf '  %-4s tls 127.71.0.9:443 -servername %-14s -> %s\n' "$mark" "$name" "$got"
+}
+tls_check "CN = a.example" a.example
+tls_check "CN = x.b.example" x.b.example
+tls_check "reset" other.example
+show "$steer" status
+kill -TERM "$proxy_pid"
+wait "$proxy_pid" 2>/dev/null || true
+tail -n 1 "$tls/proxy.out"
+rm -rf "$tls"
 
 step "detach: regular lookup again"
 show "$steer" detach

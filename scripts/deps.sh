@@ -19,6 +19,9 @@ packages=(
 	jq                            # tests read --json output
 	python3                       # tests: sockets a test holds open, generated long inputs
 	gnuplot-nox                   # bench/: plots
+	openssl curl                  # tests: real TLS servers and clients for forward sni
+	socat haproxy                 # bench/ and tests: the proxies an operator would pick instead
+	nginx-light libnginx-mod-stream  # bench/ and tests: nginx stream (TCP proxy) and an HTTPS server
 )
 
 missing=()

@@ -420,7 +420,7 @@ cp "$fix/cli.built" "$tmp/flipped.built"
 printf '\xff' | dd of="$tmp/flipped.built" bs=1 seek=$((built_size / 2)) conv=notrunc status=none
 cp "$fix/cli.built" "$tmp/future.built"
 printf '\x63' | dd of="$tmp/future.built" bs=1 seek=8 conv=notrunc status=none
-{ printf 'STEERBP\n\x01\x00\x00\x00'; head -c 200 /dev/urandom; } >"$tmp/foreign.built"
+{ printf 'STEERBP\n\x02\x00\x00\x00'; head -c 200 /dev/urandom; } >"$tmp/foreign.built"
 head -c 20 "$fix/cli.built" >"$tmp/header.built"
 for bad in truncated:'damaged or truncated' flipped:'damaged or truncated' future:'format 99; this steer' \
 	foreign:'damaged or truncated' header:'truncated: its header'; do
@@ -617,7 +617,7 @@ _json '.version == 1 and .passed == 1 and .failed == 1 and (.results | length) =
 	(.results[0].got.rule.number == 1) and (.diagnostics[0].message | startswith("expect failed"))'
 _done
 
-# --- forward: checked, evaluated and tested; not compiled until steer proxy exists ---------
+# --- forward: checked, evaluated, tested, and compiled to steer proxy's sockets ---------
 
 cat >"$fix/fwd.steer" <<'P'
 match tcp dst 10.70.0.0/24 port 80 -> forward 127.0.0.1:9001
@@ -642,14 +642,18 @@ _run "test: a forward expect to another upstream fails" --cd "$fix" "$steer" tes
 _status 1
 _err_has 'expect failed: got forward 127\.0\.0\.1:9001 \(rule at fwdbad\.steer:1\), expected forward 127\.0\.0\.1:9002'
 _done
-for cmd in "compile fwd.steer" "compile fwd.steer --emit c" "apply fwd.steer"; do
-	read -ra words <<<"$cmd"
-	_run "$cmd: refused, located, until steer proxy exists" --cd "$fix" "$steer" "${words[@]}"
-	_status 1
-	_out_empty
-	_err_has "^fwd\.steer:1:1: error: this rule forwards, and 'steer proxy', which carries forward rules, is not built yet"
-	_done
-done
+_run "compile --emit c: a forward's leaf is steer proxy's socket" --cd "$fix" "$steer" compile fwd.steer --emit c
+_status 0
+_out_has '^#define STEER_NSERVICES 2$'
+_out_has 'return steer_service\(ctx, 0, 0, SK_DROP\); /\* steer proxy \*/'
+_out_has 'return steer_service\(ctx, 1, 1, SK_DROP\); /\* steer proxy \*/'
+_done
+printf 'match tcp dst 10.70.0.0/24 port 80 -> forward 127.0.0.1:9001\nmatch tcp dst 10.72.0.0/24 port 80 -> forward 127.0.0.1:9001\n' >"$fix/fwdsame.steer"
+_run "compile --emit c: identical forwards share one socket" --cd "$fix" "$steer" compile fwdsame.steer --emit c
+_status 0
+_out_has '^#define STEER_NSERVICES 1$'
+[[ $(grep -c "steer_service(ctx, [01], 0, SK_DROP); /\* steer proxy" "$tmp/out") -eq 2 ]] || _why "both rules should use forward 0"
+_done
 
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 ]]

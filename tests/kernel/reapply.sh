@@ -4,6 +4,7 @@
 # connection fails while policies are re-applied in a loop, also when the
 # strategy (and so the map layout) changes. A bad apply (syntax error, no
 # clang, --werror on a warning) changes nothing: the old policy keeps running.
+# New services never inherit the sockets of services that go.
 source "$(dirname "$0")/lib.sh" "$@"
 
 a=$(policy a <<'P'
@@ -84,4 +85,20 @@ expect_status 1 "apply --werror with a shadowed rule" st apply "$shadowed" --wer
 [[ $(st status --json | jq -r .policy.sha256) == "$hash" ]] && ok "the applied policy is still B" || fail "the policy changed"
 expect_conn two tcp 127.80.0.1:80
 expect_conn one tcp 127.82.0.1:80
+
+# A policy whose services are all new: they must not inherit the sockets of the
+# services that go (their slots are not reused while the old program runs).
+c=$(policy c <<'P'
+service three = tcp 127.0.0.1:8103
+service four = tcp 127.0.0.1:8104
+match tcp dst 127.80.0.0/24 port 80 -> service three
+match tcp dst 127.81.0.0/24 port 80 -> service four
+P
+)
+expect_status 0 "apply C (new services only)" st apply "$c"
+grep -q "2 removed services released" "$tmp/out" && ok "both old services released" ||
+	fail "apply said: $(cat "$tmp/out")"
+sockets=$(st status --json | jq '[.services[].sockets[]] | length')
+[[ $sockets == 0 ]] && ok "the new services hold no socket of the old ones" || fail "$sockets sockets inherited by new services"
+expect_conn refused tcp 127.80.0.1:80
 finish

@@ -35,8 +35,8 @@ static void _sample(struct built_policy *b)
 	b->m.nifaces = 1;
 	b->m.ifaces = calloc(1, sizeof(char *));
 	b->m.ifaces[0] = _dup("eth0");
-	b->m.nservices = 2;
-	b->m.services = calloc(2, sizeof(*b->m.services));
+	b->m.nservices = 3;
+	b->m.services = calloc(3, sizeof(*b->m.services));
 	b->m.services[0] = (struct built_service){ .name = _dup("web"), .protos = PROTO_TCP, .used_slots = 1, .udp_any = true };
 	b->m.services[1] = (struct built_service){ .name = _dup("dns"), .protos = PROTO_UDP | PROTO_TCP, .used_slots = 0xc,
 						   .listen = calloc(2, sizeof(struct built_listen)), .nlisten = 2,
@@ -44,6 +44,16 @@ static void _sample(struct built_policy *b)
 	b->m.services[1].udp_to[0] = (struct built_listen){ PROTO_UDP, FAM_V4, 53, 0x7f350001 };
 	b->m.services[1].listen[0] = (struct built_listen){ PROTO_UDP, FAM_V4, 5353, 0x7f000001 };
 	b->m.services[1].listen[1] = (struct built_listen){ PROTO_UDP, FAM_V6, 53, (u128)0xfd00 << 112 | 1 };
+	struct built_forward *fw = calloc(1, sizeof(*fw));
+	fw->by = FWD_SNI;
+	fw->up = (struct upstream){ .drop = true };
+	fw->nnames = 3;
+	fw->names = calloc(3, sizeof(*fw->names));
+	fw->names[0] = (struct built_fwd_name){ _dup("a.example"), false, { false, FAM_V4, 9001, 0x7f000001 } };
+	fw->names[1] = (struct built_fwd_name){ _dup("example"), true, { false, FAM_V6, 9002, 1 } };
+	fw->names[2] = (struct built_fwd_name){ _dup("b.example"), true, { false, FAM_V4, 9003, 0x7f000001 } };
+	b->m.services[2] = (struct built_service){ .name = _dup("forward sni 0123456789abcdef"), .protos = PROTO_TCP,
+						   .used_slots = 1, .forward = fw };
 	b->rules = calloc(3, sizeof(*b->rules));
 	b->rules[0] = (struct steer_rule_record){ 0, 4, 1, 0 };
 	b->rules[1] = (struct steer_rule_record){ 1, 2, 1, STEER_ACT_DROP << STEER_ACT_KIND_SHIFT };
@@ -93,7 +103,18 @@ static void test_round_trip(void **state)
 	assert_string_equal(b.m.files[1], "/etc/steer/inc/dns.steer");
 	assert_int_equal(b.m.nifaces, 1);
 	assert_string_equal(b.m.ifaces[0], "eth0");
-	assert_int_equal(b.m.nservices, 2);
+	assert_int_equal(b.m.nservices, 3);
+	assert_null(b.m.services[1].forward);
+	assert_int_equal(built_first_forward(&b.m), 2);
+	const struct built_forward *fw = b.m.services[2].forward;
+	assert_non_null(fw);
+	assert_int_equal(fw->by, FWD_SNI);
+	assert_true(fw->up.drop);
+	assert_int_equal(fw->nnames, 3);
+	assert_string_equal(fw->names[1].name, "example");
+	assert_true(fw->names[1].wildcard);
+	assert_int_equal(fw->names[1].up.family, FAM_V6);
+	assert_int_equal(fw->names[2].up.port, 9003);
 	assert_string_equal(b.m.services[1].name, "dns");
 	assert_int_equal(b.m.services[1].protos, PROTO_UDP | PROTO_TCP);
 	assert_int_equal(b.m.services[1].used_slots, 0xc);
@@ -111,6 +132,25 @@ static void test_round_trip(void **state)
 	assert_memory_equal(b.data, a.data, 2 * STEER_CHUNK_ENTRIES * sizeof(uint32_t));
 	built_policy_free(&a);
 	built_policy_free(&b);
+	(void)state;
+}
+
+/* An exact name wins, then the longest wildcard that covers the name, then the default. */
+static void test_forward_choose(void **state)
+{
+	struct built_policy a;
+
+	_sample(&a);
+	const struct built_forward *fw = a.m.services[2].forward;
+	assert_int_equal(built_forward_choose(fw, "a.example")->port, 9001);
+	assert_int_equal(built_forward_choose(fw, "x.b.example")->port, 9003);
+	assert_int_equal(built_forward_choose(fw, "y.x.b.example")->port, 9003);
+	assert_int_equal(built_forward_choose(fw, "b.example")->port, 9002); /* "*.b.example" is below it only */
+	assert_int_equal(built_forward_choose(fw, "c.example")->port, 9002);
+	assert_true(built_forward_choose(fw, "example")->drop);
+	assert_true(built_forward_choose(fw, "xb.example.org")->drop);
+	assert_true(built_forward_choose(fw, NULL)->drop);
+	built_policy_free(&a);
 	(void)state;
 }
 
@@ -185,10 +225,10 @@ static void test_another_format_is_named(void **state)
 	_sample(&a);
 	assert_int_equal(built_write(&a, _path), 0);
 	uint8_t *buf = _slurp(&len);
-	buf[8] = 2;
+	buf[8] = 1;
 	_spill(buf, len);
 	assert_int_equal(built_read(_path, &b), -EPROTO);
-	assert_non_null(strstr(error_message(), "format 2; this steer"));
+	assert_non_null(strstr(error_message(), "format 1; this steer"));
 	memcpy(buf, "\177ELF", 4);
 	_spill(buf, len);
 	assert_int_equal(built_read(_path, &b), -ENOEXEC);
@@ -225,6 +265,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_every_truncation_is_refused, _setup, _teardown),
 		cmocka_unit_test_setup_teardown(test_another_format_is_named, _setup, _teardown),
 		cmocka_unit_test(test_wire_counts_are_bounded),
+		cmocka_unit_test(test_forward_choose),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

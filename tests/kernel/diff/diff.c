@@ -2,7 +2,7 @@
  * The differential test: random policies and random tuples, the reference
  * evaluator against the compiled program in the kernel (BPF_PROG_TEST_RUN,
  * through runtime/testrun.h, in a private network namespace). The verdict, the
- * service and the deciding rule must agree. On a mismatch the policy is shrunk
+ * service or forward and the deciding rule must agree. On a mismatch the policy is shrunk
  * rule by rule while the mismatch stays, and the smallest one is printed with
  * the tuple, both verdicts and the seed.
  *
@@ -130,8 +130,9 @@ static void _rule(FILE *f, unsigned nservices, bool iif)
 {
 	static const char *const protos[] = { "tcp", "udp", "{ tcp, udp }" };
 	int fam = (int)_pick(3);
+	unsigned proto = _pick(3);
 
-	fprintf(f, "match %s", protos[_pick(3)]);
+	fprintf(f, "match %s", protos[proto]);
 	if (_pick(4) != 0) {
 		fputs(" dst ", f);
 		_addrs(f, fam);
@@ -157,6 +158,15 @@ static void _rule(FILE *f, unsigned nservices, bool iif)
 	case 1:
 		fputs(" -> pass\n", f);
 		break;
+	case 2:
+		if (proto == 0) { /* forward is TCP only; a few upstreams, so rules share forwards */
+			if (_pick(3))
+				fprintf(f, " -> forward 127.0.0.1:%u\n", 9000 + _pick(3));
+			else
+				fprintf(f, " -> forward sni { \"a.example\": [::1]:%u }\n", 9100 + _pick(2));
+			break;
+		}
+		/* fall through */
 	default:
 		fprintf(f, " -> service s%u%s\n", _pick(nservices), _pick(3) ? "" : _pick(2) ? " or pass" : " or drop");
 	}
