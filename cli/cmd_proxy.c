@@ -3,6 +3,7 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "error.h"
@@ -13,6 +14,7 @@ static const char _proxy_options[] =
 	"  --grace SECONDS         after SIGTERM, how long live connections may go on (default 30)\n"
 	"  --first-timeout SECONDS how long to wait for the name of sni and host forwards (default 5)\n"
 	"  --connect-timeout SECONDS  how long to wait for an upstream (default 5)\n"
+	"  --threads N             worker threads (default: one per CPU)\n"
 	"  -v, --verbose           a line per connection on standard error\n"
 	CLI_TARGET_HELP
 	"  -h, --help              show this help\n";
@@ -33,6 +35,7 @@ int cmd_proxy(int argc, char **argv)
 		{ "grace", required_argument, NULL, 'g' },
 		{ "first-timeout", required_argument, NULL, 'F' },
 		{ "connect-timeout", required_argument, NULL, 'C' },
+		{ "threads", required_argument, NULL, 't' },
 		{ "verbose", no_argument, NULL, 'v' },
 		CLI_TARGET_OPTIONS,
 		{ "help", no_argument, NULL, 'h' },
@@ -42,8 +45,11 @@ int cmd_proxy(int argc, char **argv)
 	struct proxy_opts po = { .relay = RELAY_SPLICE, .grace = 30, .first_timeout = 5, .connect_timeout = 5, .out = stdout };
 	struct cli_opts co;
 	double *sec;
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	char *end;
 	int c, r;
 
+	po.threads = cpus < 1 ? 1 : cpus > PROXY_MAX_THREADS ? PROXY_MAX_THREADS : (unsigned)cpus;
 	cli_opts_init(&co);
 	while ((c = cli_getopt(argc, argv, "hv", opts, &co)) != -1) {
 		if (c == OPT_BAD)
@@ -59,6 +65,14 @@ int cmd_proxy(int argc, char **argv)
 			sec = c == 'g' ? &po.grace : c == 'F' ? &po.first_timeout : &po.connect_timeout;
 			if (!_seconds(optarg, sec)) {
 				cli_error("invalid seconds '%s'", optarg);
+				return EXIT_INVALID;
+			}
+			break;
+		case 't':
+			errno = 0;
+			po.threads = (unsigned)strtoul(optarg, &end, 10);
+			if (!*optarg || *end || errno || po.threads < 1 || po.threads > PROXY_MAX_THREADS) {
+				cli_error("--threads is 1 to %u, not '%s'", PROXY_MAX_THREADS, optarg);
 				return EXIT_INVALID;
 			}
 			break;

@@ -25,7 +25,7 @@ static const struct cli_cmd _cmds[] = {
 	  "take a service's sockets away" },
 	{ "status", cmd_status, "[--json] [--netns PATH] [--bpffs DIR] [--wait SECONDS]",
 	  "the applied policy, its hits, and the sockets and processes serving it" },
-	{ "proxy", cmd_proxy, "[--relay sockmap|splice|copy] [--grace SECONDS] [--netns PATH] [--bpffs DIR]",
+	{ "proxy", cmd_proxy, "[--relay sockmap|splice|copy] [--threads N] [--grace SECONDS] [--netns PATH] [--bpffs DIR]",
 	  "carry the applied policy's forward rules (foreground, until SIGTERM)" },
 	{ "detach", cmd_detach, "[--netns PATH] [--bpffs DIR] [--wait SECONDS]", "remove the program and its state" },
 };

@@ -4,13 +4,13 @@
 #include <bpf/bpf.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -20,13 +20,23 @@
 
 /* The most of a connection's first bytes the proxy reads for a name: a ClientHello fits. */
 #define FIRST_MAX (16 * 1024)
-/* How often the applied state is checked for a re-apply, and the stats written. */
+/* How often the applied state is checked for a re-apply, and the stats written at the latest. */
 #define SYNC_MS 1000
-/* How often deadlines are checked, and (sockmap) ended directions polled for their tail. */
+/* How often deadlines are checked and the stats written when connections came or went. */
 #define SCAN_MS 100
+/* How often (sockmap) an ended direction is polled for its tail. */
 #define DRAIN_MS 2
 
-enum ep_kind { EP_LISTEN, EP_CLIENT, EP_UPSTREAM, EP_SIGNAL };
+/*
+ * Threads: the main one follows the applied state (listeners, registration),
+ * takes the signals and writes the stats; each worker runs its own epoll loop
+ * over the connections it accepted, and all of them wait on every listener
+ * (EPOLLEXCLUSIVE: a new connection wakes one). A connection never leaves its
+ * worker. The lock guards what the main thread changes and workers read: the
+ * listeners and the applied manifest their forwards point into.
+ */
+
+enum ep_kind { EP_LISTEN, EP_CLIENT, EP_UPSTREAM };
 
 /* What an epoll event is about. */
 struct ep {
@@ -38,7 +48,7 @@ struct ep {
 struct listener {
 	struct listener *next;
 	char *name; /* the manifest service's, the same for the same forward across re-applies */
-	const struct built_forward *fw; /* in proxy.cur */
+	const struct built_forward *fw; /* in proxy.cur; NULL once gone */
 	int fd[2]; /* IPv4, IPv6 (-1: the rules forward no such connection) */
 	struct ep ep;
 	bool keep;
@@ -52,7 +62,7 @@ struct conn {
 	int client, upstream;
 	struct ep ep[2];
 	uint32_t events[2]; /* registered with epoll */
-	struct listener *l;
+	struct listener *l; /* PH_FIRST and PH_CONNECT: read under the lock */
 	uint8_t *first;
 	size_t nfirst;
 	int64_t deadline; /* ms, CLOCK_MONOTONIC; 0: none */
@@ -62,23 +72,40 @@ struct conn {
 	bool dead; /* closed: freed after the epoll batch that may still name it */
 };
 
+/* A worker's counters: it writes them, the main thread sums them. */
+struct counts {
+	uint64_t live, total, refused, up, down, live_up, live_down;
+};
+
+struct worker {
+	struct proxy *px;
+	pthread_t thread;
+	int epfd;
+	struct conn *conns;
+	struct conn *dead; /* closed in this batch, through their next */
+	uint32_t ndraining;
+	struct counts n;
+};
+
 struct proxy {
 	const struct proxy_opts *o;
-	int epfd, sigfd;
-	struct ep sig_ep;
+	pthread_rwlock_t lock;
 	bool applied;
 	struct applied_state cur;
 	struct listener *listeners;
-	struct conn *conns;
-	struct conn *dead; /* closed in this batch, through their next */
+	struct listener *gone; /* left the policy: an event fetched before may still name one */
 	struct relay_kernel k;
+	struct worker *w;
+	unsigned nw;
 	int stats_fd;
 	struct steer_proxy_stats st;
-	bool stopping, said_ready, said_waiting;
-	bool counts_changed; /* a connection came or went since the stats were written */
-	int64_t stop_at, next_sync, next_scan;
-	uint32_t ndraining;
+	bool stopping, aborting; /* read by the workers */
+	bool said_ready, said_waiting;
 };
+
+#define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+#define STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
+#define ADD(x, v) STORE(x, LOAD(x) + (v))
 
 static int64_t _now_ms(void)
 {
@@ -86,6 +113,15 @@ static int64_t _now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* One whole line to stderr: threads do not cut into each other's. */
+static void _vline(const char *fmt, va_list ap)
+{
+	char line[1024];
+
+	vsnprintf(line, sizeof(line), fmt, ap);
+	fprintf(stderr, "steer proxy: %s\n", line);
 }
 
 static void _log(const struct proxy *px, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -96,9 +132,7 @@ static void _log(const struct proxy *px, const char *fmt, ...)
 	if (!px->o->verbose)
 		return;
 	va_start(ap, fmt);
-	fprintf(stderr, "steer proxy: ");
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	_vline(fmt, ap);
 	va_end(ap);
 }
 
@@ -108,38 +142,45 @@ static void _warn(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	fprintf(stderr, "steer proxy: ");
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	_vline(fmt, ap);
 	va_end(ap);
 }
 
-static void _watch(struct proxy *px, int fd, struct ep *ep, uint32_t events, int op)
+static void _watch(int epfd, int fd, struct ep *ep, uint32_t events, int op)
 {
 	struct epoll_event ev = { .events = events, .data.ptr = ep };
 
-	epoll_ctl(px->epfd, op, fd, &ev);
+	epoll_ctl(epfd, op, fd, &ev);
 }
 
-/* ---- connections ---- */
+/* ---- connections, each in its worker ---- */
 
-static void _conn_set(struct proxy *px, struct conn *c, int side, uint32_t events)
+/*
+ * What SIDE waits for. A side that waits for nothing leaves the epoll set: a
+ * hang-up is reported whatever the interest, and would wake the worker again
+ * and again while the other side still drains.
+ */
+static void _conn_set(struct worker *w, struct conn *c, int side, uint32_t events)
 {
 	int fd = side ? c->upstream : c->client;
+	uint32_t was = c->events[side];
 
-	if (fd < 0 || c->events[side] == events)
+	if (fd < 0 || was == events)
 		return;
 	c->events[side] = events;
-	_watch(px, fd, &c->ep[side], events, EPOLL_CTL_MOD);
+	if (!events)
+		epoll_ctl(w->epfd, EPOLL_CTL_DEL, fd, NULL);
+	else
+		_watch(w->epfd, fd, &c->ep[side], events, was ? EPOLL_CTL_MOD : EPOLL_CTL_ADD);
 }
 
 /* Ends C: RESET closes both sides with an RST (a refusal, or a reset passed on). */
-static void _conn_close(struct proxy *px, struct conn *c, bool reset, const char *why)
+static void _conn_close(struct worker *w, struct conn *c, bool reset, const char *why)
 {
 	if (c->phase == PH_RELAY) {
 		relay_end(&c->r, reset);
-		px->st.bytes_up += c->r.d[0].bytes;
-		px->st.bytes_down += c->r.d[1].bytes;
+		ADD(w->n.up, c->r.d[0].bytes);
+		ADD(w->n.down, c->r.d[1].bytes);
 	} else {
 		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
 		if (reset)
@@ -147,29 +188,28 @@ static void _conn_close(struct proxy *px, struct conn *c, bool reset, const char
 		close(c->client);
 		if (c->upstream >= 0)
 			close(c->upstream);
-		px->st.refused++;
+		ADD(w->n.refused, 1);
 	}
-	_log(px, "connection closed%s: %s", reset ? " with a reset" : "", why);
+	_log(w->px, "connection closed%s: %s", reset ? " with a reset" : "", why);
 	if (c->draining)
-		px->ndraining--;
+		w->ndraining--;
 	if (c->prev)
 		c->prev->next = c->next;
 	else
-		px->conns = c->next;
+		w->conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
-	px->st.conns_live--;
-	px->counts_changed = true;
+	ADD(w->n.live, -1);
 	c->dead = true;
-	c->next = px->dead;
-	px->dead = c;
+	c->next = w->dead;
+	w->dead = c;
 }
 
-static void _reap(struct proxy *px)
+static void _reap(struct worker *w)
 {
-	while (px->dead) {
-		struct conn *c = px->dead;
-		px->dead = c->next;
+	while (w->dead) {
+		struct conn *c = w->dead;
+		w->dead = c->next;
 		free(c->first);
 		free(c);
 	}
@@ -192,83 +232,87 @@ static socklen_t _sockaddr(const struct upstream *u, struct sockaddr_storage *ss
 	return sizeof(*s4);
 }
 
-/* The upstream is known (or the connection is refused): connect to it. */
-static void _conn_connect(struct proxy *px, struct conn *c, const struct upstream *u)
+/* The upstream is known (or the connection is refused): connect to it. Under the lock (C->l). */
+static void _conn_connect(struct worker *w, struct conn *c, const struct upstream *u)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = _sockaddr(u, &ss);
 	char text[UPSTREAM_STRLEN];
 
-	_log(px, "%s%s%s -> %s", c->l->name, c->name[0] ? " for " : "", c->name, upstream_format(u, text));
+	_log(w->px, "%s%s%s -> %s", c->l->name, c->name[0] ? " for " : "", c->name, upstream_format(u, text));
 	if (u->drop) {
-		_conn_close(px, c, true, "the forward's default is drop");
+		_conn_close(w, c, true, "the forward's default is drop");
 		return;
 	}
 	c->upstream = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (c->upstream < 0 || (connect(c->upstream, (struct sockaddr *)&ss, sl) < 0 && errno != EINPROGRESS)) {
-		_conn_close(px, c, true, strerror(errno));
+		_conn_close(w, c, true, strerror(errno));
 		return;
 	}
 	c->phase = PH_CONNECT;
-	c->deadline = _now_ms() + (int64_t)(px->o->connect_timeout * 1000);
+	c->deadline = _now_ms() + (int64_t)(w->px->o->connect_timeout * 1000);
 	c->events[1] = EPOLLOUT;
-	_watch(px, c->upstream, &c->ep[1], EPOLLOUT, EPOLL_CTL_ADD);
-	_conn_set(px, c, 0, 0);
+	_watch(w->epfd, c->upstream, &c->ep[1], EPOLLOUT, EPOLL_CTL_ADD);
+	_conn_set(w, c, 0, 0);
 }
 
 /* Relaying: what each side waits for now, and the end when it comes. */
-static void _conn_relay(struct proxy *px, struct conn *c, unsigned dirs)
+static void _conn_relay(struct worker *w, struct conn *c, unsigned dirs)
 {
 	enum relay_state s = relay_step(&c->r, dirs);
 
 	if (s == RELAY_DONE || s == RELAY_RESET) {
-		_conn_close(px, c, s == RELAY_RESET, s == RELAY_DONE ? "both sides ended" : error_message());
+		_conn_close(w, c, s == RELAY_RESET, s == RELAY_DONE ? "both sides ended" : error_message());
 		return;
 	}
 	if ((s == RELAY_DRAINING) != c->draining) {
 		c->draining = !c->draining;
-		px->ndraining += c->draining ? 1 : (uint32_t)-1;
+		w->ndraining += c->draining ? 1 : (uint32_t)-1;
 	}
-	_conn_set(px, c, 0, relay_events(&c->r, 0));
-	_conn_set(px, c, 1, relay_events(&c->r, 1));
+	_conn_set(w, c, 0, relay_events(&c->r, 0));
+	_conn_set(w, c, 1, relay_events(&c->r, 1));
 }
 
-static void _conn_upstream_ready(struct proxy *px, struct conn *c)
+static void _conn_upstream_ready(struct worker *w, struct conn *c)
 {
 	int err = 0;
 	socklen_t len = sizeof(err);
 
 	getsockopt(c->upstream, SOL_SOCKET, SO_ERROR, &err, &len);
 	if (err) {
-		_conn_close(px, c, true, strerror(err));
+		_conn_close(w, c, true, strerror(err));
 		return;
 	}
-	if (relay_start(&c->r, px->o->relay, &px->k, c->client, c->upstream, c->first, c->nfirst) < 0) {
+	if (relay_start(&c->r, w->px->o->relay, &w->px->k, c->client, c->upstream, c->first, c->nfirst) < 0) {
 		_warn("%s", error_message());
-		_conn_close(px, c, true, "cannot relay");
+		_conn_close(w, c, true, "cannot relay");
 		return;
 	}
 	free(c->first);
 	c->first = NULL;
 	c->phase = PH_RELAY;
 	c->deadline = 0;
-	_conn_relay(px, c, RELAY_BOTH);
+	_conn_relay(w, c, RELAY_BOTH);
 }
 
-/* The name in the first bytes; the upstream once it is known, or the default when there is none. */
-static void _conn_first(struct proxy *px, struct conn *c, bool timed_out)
+/* The name in the first bytes; the upstream once it is known, or the default when there is none. Under the lock. */
+static void _conn_first(struct worker *w, struct conn *c, bool timed_out)
 {
 	const struct built_forward *fw = c->l->fw;
 	enum fb_result fr = FB_MORE;
 
+	if (!fw) {
+		_conn_close(w, c, true, "its forward left the policy before it named anything");
+		return;
+	}
 	while (!timed_out && c->nfirst < FIRST_MAX) {
 		ssize_t n = recv(c->client, c->first + c->nfirst, FIRST_MAX - c->nfirst, 0);
 		if (n == 0 && !c->nfirst) {
-			_conn_close(px, c, false, "the client closed before it sent anything");
+			_conn_close(w, c, false, "the client closed before it sent anything");
 			return;
 		}
 		if (n < 0 && errno != EAGAIN && errno != EINTR) {
-			_conn_close(px, c, true, strerror(errno));
+			_conn_close(w, c, true, strerror(errno));
 			return;
 		}
 		if (n > 0)
@@ -281,18 +325,17 @@ static void _conn_first(struct proxy *px, struct conn *c, bool timed_out)
 		return; /* more to come */
 	if (fr != FB_NAME)
 		c->name[0] = '\0';
-	_conn_connect(px, c, built_forward_choose(fw, fr == FB_NAME ? c->name : NULL));
+	_conn_connect(w, c, built_forward_choose(fw, fr == FB_NAME ? c->name : NULL));
 }
 
-static void _accept(struct proxy *px, struct listener *l, int fd)
+/* One connection from L, into this worker: one per wake-up, so the workers share a burst. Under the lock. */
+static void _accept(struct worker *w, struct listener *l)
 {
-	for (;;) {
-		int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	for (int f = 0; f < 2 && l->fw && !LOAD(w->px->stopping); f++) {
+		int cfd = l->fd[f] >= 0 ? accept4(l->fd[f], NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC) : -1;
 		if (cfd < 0) {
-			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+			if (l->fd[f] >= 0 && errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
 				_warn("accept: %s", strerror(errno));
-			if (errno != ECONNABORTED && errno != EINTR)
-				return;
 			continue;
 		}
 		struct conn *c = calloc(1, sizeof(*c));
@@ -307,56 +350,109 @@ static void _accept(struct proxy *px, struct listener *l, int fd)
 		c->l = l;
 		c->ep[0] = (struct ep){ EP_CLIENT, c };
 		c->ep[1] = (struct ep){ EP_UPSTREAM, c };
-		c->next = px->conns;
-		if (px->conns)
-			px->conns->prev = c;
-		px->conns = c;
-		px->st.conns_live++;
-		px->st.conns_total++;
-		px->counts_changed = true;
-		c->events[0] = l->fw->by == FWD_STATIC ? 0 : EPOLLIN;
-		_watch(px, cfd, &c->ep[0], c->events[0], EPOLL_CTL_ADD);
+		c->next = w->conns;
+		if (w->conns)
+			w->conns->prev = c;
+		w->conns = c;
+		ADD(w->n.live, 1);
+		ADD(w->n.total, 1);
 		if (l->fw->by == FWD_STATIC) {
-			_conn_connect(px, c, &l->fw->up);
+			_conn_connect(w, c, &l->fw->up);
 		} else {
 			c->phase = PH_FIRST;
-			c->deadline = _now_ms() + (int64_t)(px->o->first_timeout * 1000);
-			_conn_first(px, c, false);
+			c->deadline = _now_ms() + (int64_t)(w->px->o->first_timeout * 1000);
+			_conn_set(w, c, 0, EPOLLIN);
+			_conn_first(w, c, false);
 		}
+		return;
 	}
 }
 
-static void _conn_event(struct proxy *px, struct conn *c, int side, uint32_t events)
+static void _conn_event(struct worker *w, struct conn *c, int side, uint32_t events)
 {
 	if (c->phase == PH_FIRST) {
-		_conn_first(px, c, false);
+		_conn_first(w, c, false);
 	} else if (c->phase == PH_CONNECT) {
 		if (side == 1)
-			_conn_upstream_ready(px, c);
+			_conn_upstream_ready(w, c);
 		else if (events & (EPOLLERR | EPOLLHUP))
-			_conn_close(px, c, true, "the client went away while the upstream was being connected");
+			_conn_close(w, c, true, "the client went away while the upstream was being connected");
 	} else if ((events & EPOLLERR) && relay_failed(&c->r, side)) {
-		_conn_close(px, c, true, side ? "the upstream reset" : "the client reset");
+		_conn_close(w, c, true, side ? "the upstream reset" : "the client reset");
 	} else {
-		_conn_relay(px, c, relay_dirs(side, events));
+		_conn_relay(w, c, relay_dirs(side, events));
 	}
 }
 
-/* Deadlines (first bytes, connect) and sockmap tails. */
-static void _scan(struct proxy *px, int64_t now)
+/* Deadlines (first bytes, connect), sockmap tails, and the bytes of live copies. Under the lock. */
+static void _scan(struct worker *w, int64_t now)
 {
-	for (struct conn *c = px->conns, *next; c; c = next) {
+	uint64_t up = 0, down = 0;
+
+	for (struct conn *c = w->conns, *next; c; c = next) {
 		next = c->next;
 		if (c->draining)
-			_conn_relay(px, c, RELAY_BOTH);
+			_conn_relay(w, c, RELAY_BOTH);
 		else if (c->deadline && now >= c->deadline && c->phase == PH_FIRST)
-			_conn_first(px, c, true);
+			_conn_first(w, c, true);
 		else if (c->deadline && now >= c->deadline && c->phase == PH_CONNECT)
-			_conn_close(px, c, true, "the upstream did not answer in time");
+			_conn_close(w, c, true, "the upstream did not answer in time");
+		if (!c->dead && c->phase == PH_RELAY) {
+			up += c->r.d[0].bytes;
+			down += c->r.d[1].bytes;
+		}
 	}
+	STORE(w->n.live_up, up);
+	STORE(w->n.live_down, down);
 }
 
-/* ---- listeners: one per forward of the applied policy ---- */
+static void *_worker_run(void *arg)
+{
+	struct worker *w = arg;
+	struct proxy *px = w->px;
+	struct epoll_event evs[256];
+	int64_t next_scan = 0;
+
+	for (;;) {
+		int64_t now = _now_ms();
+		if (LOAD(px->aborting) || (LOAD(px->stopping) && !w->conns))
+			break;
+		if (now >= next_scan || w->ndraining) {
+			pthread_rwlock_rdlock(&px->lock);
+			_scan(w, now);
+			pthread_rwlock_unlock(&px->lock);
+			next_scan = now + SCAN_MS;
+		}
+		int n = epoll_wait(w->epfd, evs, sizeof(evs) / sizeof(*evs), w->ndraining ? DRAIN_MS : SCAN_MS);
+		for (int i = 0; i < n; i++) {
+			struct ep *e = evs[i].data.ptr;
+			if (e->kind == EP_LISTEN) {
+				pthread_rwlock_rdlock(&px->lock);
+				_accept(w, e->owner);
+				pthread_rwlock_unlock(&px->lock);
+				continue;
+			}
+			struct conn *c = e->owner;
+			if (c->dead)
+				continue;
+			bool locked = c->phase != PH_RELAY; /* a connection before its relay reads its forward */
+			if (locked)
+				pthread_rwlock_rdlock(&px->lock);
+			_conn_event(w, c, e->kind == EP_UPSTREAM, evs[i].events);
+			if (locked)
+				pthread_rwlock_unlock(&px->lock);
+		}
+		_reap(w);
+	}
+	pthread_rwlock_rdlock(&px->lock);
+	while (w->conns)
+		_conn_close(w, w->conns, true, "steer proxy stopped");
+	pthread_rwlock_unlock(&px->lock);
+	_reap(w);
+	return NULL;
+}
+
+/* ---- listeners: one per forward of the applied policy, in the main thread ---- */
 
 static int _listen_on(int family)
 {
@@ -387,37 +483,30 @@ static int _listen_on(int family)
 	return fd;
 }
 
-static void _listener_free(struct proxy *px, struct listener *l)
-{
-	/* Connections still waiting for their first bytes need the forward that is going away. */
-	for (struct conn *c = px->conns, *next; c; c = next) {
-		next = c->next;
-		if (c->l == l && c->phase == PH_FIRST)
-			_conn_close(px, c, true, "its forward left the policy");
-		else if (c->l == l)
-			c->l = NULL;
-	}
-	for (int i = 0; i < 2; i++)
-		if (l->fd[i] >= 0)
-			close(l->fd[i]);
-	free(l->name);
-	free(l);
-}
-
+/* Out of every worker's epoll and closed; the struct stays until the end. Under the write lock. */
 static void _listeners_drop(struct proxy *px, bool all)
 {
 	for (struct listener **pl = &px->listeners; *pl;) {
 		struct listener *l = *pl;
-		if (all || !l->keep) {
-			*pl = l->next;
-			_listener_free(px, l);
-		} else {
+		if (!all && l->keep) {
 			pl = &l->next;
+			continue;
 		}
+		*pl = l->next;
+		for (int f = 0; f < 2; f++) {
+			for (unsigned i = 0; l->fd[f] >= 0 && i < px->nw; i++)
+				epoll_ctl(px->w[i].epfd, EPOLL_CTL_DEL, l->fd[f], NULL);
+			if (l->fd[f] >= 0)
+				close(l->fd[f]);
+			l->fd[f] = -1;
+		}
+		l->fw = NULL;
+		l->next = px->gone;
+		px->gone = l;
 	}
 }
 
-/* Listening sockets for the forward SVC (new ones when it is new) in its slots. */
+/* Listening sockets for the forward SVC (new ones when it is new) in its slots. Under the write lock. */
 static int _listener_sync(struct proxy *px, const struct built_service *svc)
 {
 	struct listener *l = px->listeners;
@@ -446,7 +535,8 @@ static int _listener_sync(struct proxy *px, const struct built_service *svc)
 			return error_set(r, "cannot listen on %s for '%s': %s", f ? "[::1]" : "127.0.0.1", svc->name,
 					 strerror(-r));
 		}
-		_watch(px, l->fd[f], &l->ep, EPOLLIN, EPOLL_CTL_ADD);
+		for (unsigned i = 0; i < px->nw; i++)
+			_watch(px->w[i].epfd, l->fd[f], &l->ep, EPOLLIN | EPOLLEXCLUSIVE, EPOLL_CTL_ADD);
 	}
 	for (int f = 0; f < 2; f++) {
 		struct register_opts ro = { .service = svc->name, .proxy = true, .fd = l->fd[f] };
@@ -457,20 +547,28 @@ static int _listener_sync(struct proxy *px, const struct built_service *svc)
 	return 0;
 }
 
-static void _stats_publish(struct proxy *px)
+/* What the proxy says about itself: the workers' counters summed. */
+static struct steer_proxy_stats _stats(const struct proxy *px)
 {
-	uint32_t key = 0;
 	struct steer_proxy_stats st = px->st;
 
-	for (const struct conn *c = px->conns; c; c = c->next) {
-		if (c->phase == PH_RELAY && px->o->relay != RELAY_SOCKMAP) {
-			st.bytes_up += c->r.d[0].bytes;
-			st.bytes_down += c->r.d[1].bytes;
-		}
+	for (unsigned i = 0; i < px->nw; i++) {
+		const struct counts *n = &px->w[i].n;
+		st.conns_live += LOAD(n->live);
+		st.conns_total += LOAD(n->total);
+		st.refused += LOAD(n->refused);
+		st.bytes_up += LOAD(n->up) + LOAD(n->live_up);
+		st.bytes_down += LOAD(n->down) + LOAD(n->live_down);
 	}
+	return st;
+}
+
+static void _stats_publish(const struct proxy *px, const struct steer_proxy_stats *st)
+{
+	uint32_t key = 0;
+
 	if (px->stats_fd >= 0)
-		bpf_map_update_elem(px->stats_fd, &key, &st, BPF_ANY);
-	px->counts_changed = false;
+		bpf_map_update_elem(px->stats_fd, &key, st, BPF_ANY);
 }
 
 /* Follows the applied state: new forwards get sockets, gone ones lose theirs. */
@@ -493,6 +591,7 @@ static void _sync(struct proxy *px)
 		applied_state_free(&rec);
 		return;
 	}
+	pthread_rwlock_wrlock(&px->lock);
 	for (struct listener *l = px->listeners; l; l = l->next)
 		l->keep = false;
 	for (uint32_t i = 0; applied && i < rec.m.nservices; i++) {
@@ -507,6 +606,7 @@ static void _sync(struct proxy *px)
 		applied_state_free(&px->cur);
 	px->cur = rec;
 	px->applied = applied;
+	pthread_rwlock_unlock(&px->lock);
 	if (px->stats_fd >= 0)
 		close(px->stats_fd);
 	px->stats_fd = applied ? rt_proxy_stats_open(&t) : -1;
@@ -519,8 +619,9 @@ static void _sync(struct proxy *px)
 		return;
 	}
 	px->said_waiting = false;
-	fprintf(px->o->out, "steer proxy: %s: %u forward%s of %s, relay %s\n", px->said_ready ? "following" : "ready", nfwd,
-		nfwd == 1 ? "" : "s", px->cur.m.policy, relay_mode_name(px->o->relay));
+	fprintf(px->o->out, "steer proxy: %s: %u forward%s of %s, relay %s, %u thread%s\n",
+		px->said_ready ? "following" : "ready", nfwd, nfwd == 1 ? "" : "s", px->cur.m.policy,
+		relay_mode_name(px->o->relay), px->nw, px->nw == 1 ? "" : "s");
 	fflush(px->o->out);
 	px->said_ready = true;
 }
@@ -528,17 +629,20 @@ static void _sync(struct proxy *px)
 /* SIGTERM: no new connections (the slots are emptied: the forward rules refuse), the live ones get the grace. */
 static void _stop(struct proxy *px)
 {
-	px->stopping = true;
-	px->stop_at = _now_ms() + (int64_t)(px->o->grace * 1000);
 	for (struct listener *l = px->listeners; l && px->applied; l = l->next) {
 		struct unregister_opts uo = { .service = l->name, .family = -1 };
 		unsigned removed;
 		if (rt_unregister(&px->o->target, &uo, &removed) < 0)
 			_warn("%s", error_message());
 	}
+	pthread_rwlock_wrlock(&px->lock);
 	_listeners_drop(px, true);
+	pthread_rwlock_unlock(&px->lock);
+	STORE(px->stopping, true);
+	struct steer_proxy_stats st = _stats(px);
+	_stats_publish(px, &st);
 	fprintf(px->o->out, "steer proxy: stopping: %llu connection%s get %.0f s to finish\n",
-		(unsigned long long)px->st.conns_live, px->st.conns_live == 1 ? "" : "s", px->o->grace);
+		(unsigned long long)st.conns_live, st.conns_live == 1 ? "" : "s", px->o->grace);
 	fflush(px->o->out);
 }
 
@@ -553,102 +657,138 @@ static void _raise_nofile(void)
 	}
 }
 
+/* Waits for every worker to end: on its own once stopping, at the end of the grace by aborting. */
+static void _join(struct proxy *px, int64_t stop_at)
+{
+	for (unsigned i = 0; i < px->nw; i++) {
+		if (!px->w[i].thread)
+			continue;
+		struct timespec ts;
+		for (;;) {
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += 50 * 1000000;
+			if (ts.tv_nsec >= 1000000000) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000;
+			}
+			if (pthread_timedjoin_np(px->w[i].thread, NULL, &ts) == 0)
+				break;
+			if (_now_ms() >= stop_at)
+				STORE(px->aborting, true);
+		}
+		px->w[i].thread = 0;
+	}
+}
+
 static void _free(struct proxy *px)
 {
-	while (px->conns)
-		_conn_close(px, px->conns, true, "steer proxy stopped");
-	_reap(px);
+	STORE(px->stopping, true);
+	_join(px, 0);
+	pthread_rwlock_wrlock(&px->lock);
 	_listeners_drop(px, true);
-	px->st.pid = 0;
-	_stats_publish(px);
+	pthread_rwlock_unlock(&px->lock);
+	while (px->gone) {
+		struct listener *l = px->gone;
+		px->gone = l->next;
+		free(l->name);
+		free(l);
+	}
+	struct steer_proxy_stats st = _stats(px);
+	st.pid = 0; /* stopped: status says so */
+	_stats_publish(px, &st);
 	if (px->stats_fd >= 0)
 		close(px->stats_fd);
 	if (px->applied)
 		applied_state_free(&px->cur);
+	for (unsigned i = 0; i < px->nw; i++)
+		if (px->w[i].epfd >= 0)
+			close(px->w[i].epfd);
+	free(px->w);
 	relay_kernel_close(&px->k);
-	if (px->sigfd >= 0)
-		close(px->sigfd);
-	if (px->epfd >= 0)
-		close(px->epfd);
+	pthread_rwlock_destroy(&px->lock);
+}
+
+static void _signals(sigset_t *mask)
+{
+	sigemptyset(mask);
+	sigaddset(mask, SIGTERM);
+	sigaddset(mask, SIGINT);
+	sigaddset(mask, SIGHUP);
+}
+
+static int _start(struct proxy *px)
+{
+	const struct proxy_opts *o = px->o;
+	sigset_t mask;
+	int r;
+
+	_raise_nofile();
+	if (o->relay == RELAY_SOCKMAP && (r = relay_kernel_open(&px->k)) < 0)
+		return r;
+	/* Blocked before the workers start, so they inherit it: the main thread takes them (sigtimedwait). */
+	_signals(&mask);
+	pthread_sigmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	px->nw = o->threads;
+	if (!(px->w = calloc(px->nw, sizeof(*px->w))))
+		return error_set(-ENOMEM, "out of memory");
+	for (unsigned i = 0; i < px->nw; i++) {
+		px->w[i] = (struct worker){ .px = px, .epfd = epoll_create1(EPOLL_CLOEXEC) };
+		if (px->w[i].epfd < 0)
+			return error_set(-errno, "epoll: %s", strerror(errno));
+	}
+	for (unsigned i = 0; i < px->nw; i++)
+		if ((r = pthread_create(&px->w[i].thread, NULL, _worker_run, &px->w[i])) != 0) {
+			px->w[i].thread = 0;
+			return error_set(-r, "cannot start a worker thread: %s", strerror(r));
+		}
+	return 0;
 }
 
 int proxy_run(const struct proxy_opts *o)
 {
-	struct proxy px = { .o = o, .epfd = -1, .sigfd = -1, .stats_fd = -1 };
-	struct epoll_event evs[256];
+	struct proxy px = { .o = o, .stats_fd = -1 };
 	struct timespec ts;
-	sigset_t mask;
+	int64_t next_sync = 0, stop_at = 0;
 	int r;
 
 	px.k.socks_fd = px.k.peers_fd = -1;
-	_raise_nofile();
-	if (o->relay == RELAY_SOCKMAP && (r = relay_kernel_open(&px.k)) < 0)
-		return r;
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	px.epfd = epoll_create1(EPOLL_CLOEXEC);
-	px.sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-	if (px.epfd < 0 || px.sigfd < 0) {
-		r = error_set(-errno, "epoll: %s", strerror(errno));
-		_free(&px);
-		return r;
-	}
-	px.sig_ep = (struct ep){ EP_SIGNAL, NULL };
-	_watch(&px, px.sigfd, &px.sig_ep, EPOLLIN, EPOLL_CTL_ADD);
+	pthread_rwlock_init(&px.lock, NULL);
 	clock_gettime(CLOCK_REALTIME, &ts);
 	px.st.pid = (uint32_t)getpid();
 	px.st.relay = o->relay;
 	px.st.started_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-
-	for (;;) {
-		int64_t now = _now_ms();
-		if (!px.stopping && now >= px.next_sync) {
-			_sync(&px);
-			_stats_publish(&px);
-			px.next_sync = _now_ms() + SYNC_MS;
-		}
-		if (now >= px.next_scan || px.ndraining) {
-			_scan(&px, now);
-			px.next_scan = now + SCAN_MS;
-			/* Connection counts within a tenth of a second; bytes at least every second. */
-			if (px.counts_changed)
-				_stats_publish(&px);
-		}
-		if (px.stopping && (!px.conns || now >= px.stop_at))
-			break;
-		int n = epoll_wait(px.epfd, evs, sizeof(evs) / sizeof(*evs), px.ndraining ? DRAIN_MS : SCAN_MS);
-		for (int i = 0; i < n; i++) {
-			struct ep *e = evs[i].data.ptr;
-			if (e->kind == EP_SIGNAL) {
-				struct signalfd_siginfo si;
-				while (read(px.sigfd, &si, sizeof(si)) == sizeof(si)) {
-					if (si.ssi_signo == SIGHUP)
-						px.next_sync = 0;
-					else if (!px.stopping)
-						_stop(&px);
-				}
-				break; /* the events after this may be about closed sockets */
-			}
-			if (e->kind == EP_LISTEN) {
-				struct listener *l = e->owner;
-				for (int f = 0; f < 2; f++)
-					if (l->fd[f] >= 0)
-						_accept(&px, l, l->fd[f]);
-				continue;
-			}
-			struct conn *c = e->owner;
-			if (!c->dead)
-				_conn_event(&px, c, e->kind == EP_UPSTREAM, evs[i].events);
-		}
-		_reap(&px);
+	if ((r = _start(&px)) < 0) {
+		_free(&px);
+		return r;
 	}
+	while (!px.stopping) {
+		int64_t now = _now_ms();
+		if (now >= next_sync) {
+			_sync(&px);
+			next_sync = now + SYNC_MS;
+		}
+		struct steer_proxy_stats st = _stats(&px);
+		_stats_publish(&px, &st);
+		/* The signals, or the next tick. */
+		struct timespec tick = { 0, SCAN_MS * 1000000 };
+		siginfo_t si;
+		sigset_t mask;
+		_signals(&mask);
+		if (sigtimedwait(&mask, &si, &tick) < 0)
+			continue;
+		if (si.si_signo == SIGHUP) {
+			next_sync = 0;
+			continue;
+		}
+		_stop(&px);
+		stop_at = _now_ms() + (int64_t)(o->grace * 1000);
+	}
+	_join(&px, stop_at);
+	struct steer_proxy_stats st = _stats(&px);
 	fprintf(o->out, "steer proxy: stopped after %llu connection%s (%llu bytes up, %llu down)\n",
-		(unsigned long long)px.st.conns_total, px.st.conns_total == 1 ? "" : "s",
-		(unsigned long long)px.st.bytes_up, (unsigned long long)px.st.bytes_down);
+		(unsigned long long)st.conns_total, st.conns_total == 1 ? "" : "s", (unsigned long long)st.bytes_up,
+		(unsigned long long)st.bytes_down);
 	_free(&px);
 	return 0;
 }

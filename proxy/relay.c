@@ -296,19 +296,32 @@ static bool _ended(const struct relay_dir *d)
 	return ti.tcpi_state != 1 && ti.tcpi_state != 4 && ti.tcpi_state != 5;
 }
 
-/* Sockmap, paired: pass on an end once the kernel has sent everything before it. */
-static void _watch(struct relay_dir *d, bool *draining)
+/* Whether FD's connection is over (TCP_CLOSE, 7 in tcp_states.h): reset, or closed both ways. */
+static bool _closed(int fd)
+{
+	struct tcp_info ti = { 0 };
+	socklen_t len = sizeof(ti);
+
+	return getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0 || ti.tcpi_state == 7;
+}
+
+/*
+ * Sockmap, paired: pass on an end once the kernel has sent everything before
+ * it; false when that can never happen (the peer is gone).
+ */
+static bool _watch(struct relay_dir *d, bool *draining)
 {
 	if (!d->eof)
 		d->eof = _ended(d);
 	if (!d->eof || d->shut)
-		return;
+		return true;
 	if (!_drained(d)) {
 		*draining = true;
-		return;
+		return !_closed(d->to);
 	}
 	shutdown(d->to, SHUT_WR);
 	d->shut = true;
+	return true;
 }
 
 enum relay_state relay_step(struct relay *r, unsigned dirs)
@@ -342,7 +355,8 @@ enum relay_state relay_step(struct relay *r, unsigned dirs)
 	}
 	if (r->mode == RELAY_SOCKMAP) {
 		for (int i = 0; i < 2; i++)
-			_watch(&r->d[i], &draining);
+			if (!_watch(&r->d[i], &draining))
+				return RELAY_RESET;
 	} else {
 		for (int i = 0; i < 2; i++)
 			if ((dirs & (1u << i)) && !_move(r, &r->d[i]))
@@ -368,18 +382,16 @@ bool relay_failed(struct relay *r, int side)
 {
 	int fd = side ? r->d[0].to : r->d[0].from, err = 0;
 	socklen_t len = sizeof(err);
-	struct tcp_info ti = { 0 };
-	socklen_t tlen = sizeof(ti);
 
 	getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len); /* reading it clears it */
 	if (r->mode != RELAY_SOCKMAP || !r->paired)
 		return true;
 	/*
-	 * The kernel's sockmap also reports errors of its own sending (e.g. of
-	 * the empty buffer a FIN comes in) on the peer: the connection is fine
-	 * as long as TCP has not closed it (CLOSE is 7, tcp_states.h).
+	 * The kernel's sockmap reports its own failures to send on the socket it
+	 * sends from: EPIPE when it sends (the empty buffer of) a FIN after the
+	 * proxy shut that side. The connection is fine; a reset says ECONNRESET.
 	 */
-	return getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &tlen) < 0 || ti.tcpi_state == 7;
+	return err != 0 && err != EPIPE;
 }
 
 uint32_t relay_events(const struct relay *r, int side)
