@@ -116,6 +116,7 @@ static int64_t _now_ms(void)
 }
 
 /* One whole line to stderr: threads do not cut into each other's. */
+static void _vline(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 static void _vline(const char *fmt, va_list ap)
 {
 	char line[1024];
