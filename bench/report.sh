@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Turns bench/run.sh's TSV files into docs/benchmarks.md (stdout) and PNG plots.
-# A section whose TSV file is missing is left out.
+# A section whose TSV file is missing is left out. "Monitor cost" is
+# DATA_DIR/monitor.md as bench/monitor.sh wrote it, copied at the end.
 #   bash bench/report.sh DATA_DIR
 set -euo pipefail
 data=$1
@@ -11,19 +12,25 @@ cat <<HDR
 Reproduce: \`sudo bench/run.sh\` (one command: builds, generates the policies
 with \`build/genpolicy N --mix anycast|random --seed 1\`, runs everything in a
 private network namespace and rewrites this file and \`docs/bench/*.png\`;
-\`BENCH_ONLY="lookup connrate build"\` picks sections, the others keep their data).
+\`BENCH_ONLY="lookup connrate build monitor"\` picks sections, the others keep their data).
 
 Machine: $(uname -r), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) CPUs; $(date -u +%Y-%m-%d).
 HDR
 
 if [[ -f $data/lookup.tsv ]]; then
+# Data from before bench/lookup.c interleaved the programs has no #order line.
+order="one after the other"
+grep -q '^#order	interleaved' "$data/lookup.tsv" &&
+	order="interleaved
+(hot: each program in turn on each context; cycled: each in turn on each
+block of 256 contexts)"
 cat <<HDR
 
 ## Lookup cost
 
 \`bench/lookup.c\`: nanoseconds per run of each program with BPF_PROG_TEST_RUN on
 the same 4096 contexts (three quarters hit a rule, the rest random; IPv4 and
-IPv6; TCP and UDP), all four programs in one process, one after the other:
+IPv6; TCP and UDP), all four programs in one process, $order:
 
 - **empty**: \`return SK_PASS\` — the cost of running any program;
 - **minimal**: one sockmap lookup by protocol and family, \`bpf_sk_assign\`,
@@ -318,4 +325,10 @@ awk -F'\t' '
 		printf "- compile + apply of %d rules ≤ %d s: `steer apply` (compiles, loads, fills, attaches) %.2f s, `steer compile -o` alone %.2f s, `steer apply` of the built policy %.2f s: %s.\n", $1, lim, $6, $4, $8, ($6 <= lim ? "met" : sprintf("**missed** by %.2f s", $6 - lim))
 	}
 	END { printf "- peak RSS ≤ 2 GB: at most %d MB: %s.\n", maxrss / 1024, (maxrss <= 2 * 1024 * 1024 ? "met" : "**missed**") }' "$data/build.tsv"
+fi
+
+# "Monitor cost": written whole, prose and tables, by bench/monitor.sh.
+if [[ -f $data/monitor.md ]]; then
+	echo
+	grep -v '^<!-- written by bench/monitor.sh' "$data/monitor.md"
 fi

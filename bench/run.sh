@@ -5,7 +5,10 @@
 #      minimal), steer and a tubular-style baseline, per size and prefix mix;
 #   3. connection rate: TCP connections and UDP datagrams per second through
 #      loopback with no program, the minimal one and steer at 100k rules;
-#   4. compile and apply (from the text, and of the built policy): wall time and peak RSS per size.
+#   4. compile and apply (from the text, and of the built policy): wall time and peak RSS per size;
+#   5. monitor: bench/monitor.sh (what steer monitor costs), which writes
+#      docs/bench/monitor*.tsv and docs/bench/monitor.md, the "Monitor cost"
+#      section report.sh copies in (its own BENCH_* settings; not BENCH_SIZES).
 # Everything that touches the kernel runs in a private network and mount
 # namespace. Needs root.
 #
@@ -13,7 +16,7 @@
 #   BENCH_QUICK=1                                    sizes 1 64 1000, 2 runs;
 #                                                    connection rate at 1000 rules, short
 #   BENCH_BUILD=DIR                                  build directory (build)
-#   BENCH_ONLY="lookup connrate build"               the sections to run (default all);
+#   BENCH_ONLY="lookup connrate build monitor"       the sections to run (default all);
 #                                                    the others' TSV files are kept
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,7 +37,7 @@ if [[ ${BENCH_QUICK:-} == 1 ]]; then
 	runs=2
 	conn_rules=1000 conn_rounds=3 conn_seconds=0.25
 fi
-only=" ${BENCH_ONLY:-lookup connrate build} "
+only=" ${BENCH_ONLY:-lookup connrate build monitor} "
 want() { [[ $only == *" $1 "* ]]; }
 out=docs/benchmarks.md
 data=docs/bench
@@ -56,7 +59,8 @@ policy() { # MIX N -> path
 
 if want lookup; then
 	echo "==> lookup"
-	: >"$data/lookup.tsv"
+	# bench/lookup.c times the programs interleaved (report.sh says how, by this line).
+	printf '#order\tinterleaved\n' >"$data/lookup.tsv"
 	for mix in anycast random; do
 		for n in $sizes; do
 			p=$(policy "$mix" "$n")
@@ -125,6 +129,12 @@ if want build; then
 		printf '%s\t%s\n' "$n" "$c" | tr ' ' '\t' >>"$data/blocklist.tsv"
 		echo "  a set of $n sources: check $c"
 	done
+fi
+
+if want monitor; then
+	# Already in this namespace; BENCH_ONLY and BENCH_SIZES are this script's, not its parts and sizes.
+	env -u BENCH_ONLY -u BENCH_SIZES BENCH_INSIDE=1 BENCH_BUILD="$build" bash bench/monitor.sh ||
+		echo "bench: monitor.sh failed; $data/monitor*.tsv and monitor.md left as they were" >&2
 fi
 
 bash bench/report.sh "$data" >"$out"

@@ -75,17 +75,17 @@ static __always_inline __u32 steer_step(__u32 e, __u32 bits)
 	return STEER_LEAF | (head >> 3);
 }
 
-static __always_inline int steer_act(struct bpf_sk_lookup *ctx, __u32 rule, __u32 act)
+static __always_inline __u64 steer_act(struct bpf_sk_lookup *ctx, __u32 rule, __u32 act)
 {
 	__u32 service = act & STEER_ACT_SERVICE_MASK;
 
 	switch (act >> STEER_ACT_KIND_SHIFT) {
 	case STEER_ACT_DROP:
-		return steer_verdict(rule, SK_DROP);
+		return steer_verdict(ctx, rule, SK_DROP);
 	case STEER_ACT_PASS:
-		return steer_verdict(rule, SK_PASS);
+		return steer_verdict(ctx, rule, SK_PASS);
 	}
 	if (service >= STEER_NSERVICES)
-		return steer_verdict(rule, SK_PASS);
+		return steer_verdict(ctx, rule, SK_PASS);
 	return steer_service(ctx, rule, service, act & STEER_ACT_OR_PASS ? SK_PASS : SK_DROP);
 }

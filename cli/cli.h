@@ -78,6 +78,9 @@ void cli_opts_init(struct cli_opts *o);
  */
 int cli_getopt(int argc, char **argv, const char *shortopts, const struct option *opts, struct cli_opts *co);
 
+/* A number of seconds, 0 to a day. */
+bool cli_seconds(const char *s, double *out);
+
 /*
  * Runs the front end on PATH and prints its diagnostics. Returns EXIT_OK, or the
  * exit status to give up with.
@@ -104,6 +107,8 @@ void cli_json_print(json_object *doc, bool pretty);
 json_object *cli_json_rule(uint32_t number, const char *file, uint32_t line, uint32_t col, const char *action);
 /* "service web", "service web or pass", "drop" or "pass", as a policy writes it. */
 void cli_action_text(enum action_kind kind, const char *service, bool or_pass, char *out, size_t len);
+/* A rule record's action word (steer_abi.h), as a policy writes it, with M's names. */
+void cli_record_action(const struct built_manifest *m, uint32_t act, char *out, size_t len);
 /* Adds "verdict", "service" and "rule" for V to O, and returns O. */
 json_object *cli_json_verdict(json_object *o, const struct ir_policy *p, const struct verdict *v);
 /* Diagnostics, each with its notes. */
@@ -118,6 +123,8 @@ int cmd_status(int argc, char **argv);
 int cmd_unregister(int argc, char **argv);
 int cmd_compile(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_metrics(int argc, char **argv);
+int cmd_monitor(int argc, char **argv);
 int cmd_test(int argc, char **argv);
 
 #endif

@@ -19,15 +19,6 @@ static const char _proxy_options[] =
 	CLI_TARGET_HELP
 	"  -h, --help              show this help\n";
 
-static bool _seconds(const char *s, double *out)
-{
-	char *end;
-
-	errno = 0;
-	*out = strtod(s, &end);
-	return *s && !*end && !errno && *out >= 0 && *out <= 86400;
-}
-
 int cmd_proxy(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -63,7 +54,7 @@ int cmd_proxy(int argc, char **argv)
 		case 'F':
 		case 'C':
 			sec = c == 'g' ? &po.grace : c == 'F' ? &po.first_timeout : &po.connect_timeout;
-			if (!_seconds(optarg, sec)) {
+			if (!cli_seconds(optarg, sec)) {
 				cli_error("invalid seconds '%s'", optarg);
 				return EXIT_INVALID;
 			}

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "monitor.h"
 #include "runtime.h"
 
 #define MAX_RULES_SHOWN 20
@@ -18,18 +19,6 @@ static void _when(int64_t ns, char out[32])
 	time_t sec = (time_t)(ns / 1000000000);
 
 	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", gmtime(&sec));
-}
-
-/* The rule record's action, as a policy writes it. */
-static void _action(const struct rt_status *s, uint32_t act, char *out, size_t len)
-{
-	uint32_t kind = act >> STEER_ACT_KIND_SHIFT, svc = act & STEER_ACT_SERVICE_MASK;
-
-	cli_action_text(kind == STEER_ACT_DROP	  ? ACT_DROP
-			: kind == STEER_ACT_PASS  ? ACT_PASS
-			: kind == STEER_ACT_FORWARD ? ACT_FORWARD
-						    : ACT_SERVICE,
-			svc < s->cur.m.nservices ? s->cur.m.services[svc].name : "?", act & STEER_ACT_OR_PASS, out, len);
 }
 
 static const char *_file(const struct rt_status *s, const struct steer_rule_record *r)
@@ -131,7 +120,7 @@ static json_object *_json(const struct rt_status *s)
 	json_object *rules = json_object_new_array();
 	for (size_t i = 0; i < s->rules.n; i++) {
 		const struct status_rule *r = &s->rules.v[i];
-		_action(s, r->rec.action, buf, sizeof(buf));
+		cli_record_action(&s->cur.m, r->rec.action, buf, sizeof(buf));
 		json_object *o = cli_json_rule(r->index + 1, _file(s, &r->rec), r->rec.line, r->rec.col, buf);
 		json_object_object_add(o, "hits", json_object_new_uint64(r->hits));
 		json_object_array_add(rules, o);
@@ -181,6 +170,18 @@ static json_object *_json(const struct rt_status *s)
 		json_object_array_add(svcs, o);
 	}
 	json_object_object_add(doc, "services", svcs);
+	json_object *mons = json_object_new_array();
+	for (uint32_t i = 0; i < STEER_MONITORS; i++) {
+		const struct steer_monitor *x = &s->monitors.m[i];
+		if (!rt_monitor_attached(&s->monitors, i))
+			continue;
+		json_object *o = json_object_new_object();
+		json_object_object_add(o, "pid", json_object_new_int64(x->pid));
+		json_object_object_add(o, "not_shown_buffer_full", json_object_new_uint64(x->lost));
+		json_object_object_add(o, "not_shown_rate", json_object_new_uint64(x->limited));
+		json_object_array_add(mons, o);
+	}
+	json_object_object_add(doc, "monitors", mons);
 	json_object_object_add(doc, "proxy", s->proxy_known ? _json_proxy(s) : NULL);
 	return doc;
 }
@@ -224,7 +225,7 @@ static void _print_human(struct rt_status *s)
 	printf("hits      %llu lookups matched no rule%s\n", (unsigned long long)s->unmatched, s->rules.n ? "; by rule:" : "");
 	for (size_t i = 0; i < s->rules.n && i < MAX_RULES_SHOWN; i++) {
 		const struct status_rule *r = &s->rules.v[i];
-		_action(s, r->rec.action, act, sizeof(act));
+		cli_record_action(&s->cur.m, r->rec.action, act, sizeof(act));
 		printf("          %10llu  rule %u at %s:%u -> %s\n", (unsigned long long)r->hits, r->index + 1, _file(s, &r->rec),
 		       r->rec.line, act);
 	}
@@ -241,6 +242,13 @@ static void _print_human(struct rt_status *s)
 			printf("proxy     not running (it had %llu connections, %llu bytes up, %llu down)\n",
 			       (unsigned long long)p->conns_total, (unsigned long long)p->bytes_up,
 			       (unsigned long long)p->bytes_down);
+	}
+	for (uint32_t i = 0, n = 0; i < STEER_MONITORS; i++) {
+		const struct steer_monitor *x = &s->monitors.m[i];
+		if (!rt_monitor_attached(&s->monitors, i))
+			continue;
+		printf("%s pid %u: %llu decisions not shown (buffer full), %llu over its --rate\n", n++ ? "         " : "monitor  ",
+		       x->pid, (unsigned long long)x->lost, (unsigned long long)x->limited);
 	}
 	printf("services\n");
 	for (uint32_t k = 0; s->services && k < m->nservices; k++) {

@@ -120,3 +120,14 @@ json_object *cli_json_verdict(json_object *o, const struct ir_policy *p, const s
 	json_object_object_add(o, "rule", cli_json_rule(r->id + 1, r->loc.src->path, r->loc.line, r->loc.col, act));
 	return o;
 }
+
+void cli_record_action(const struct built_manifest *m, uint32_t act, char *out, size_t len)
+{
+	uint32_t kind = act >> STEER_ACT_KIND_SHIFT, svc = act & STEER_ACT_SERVICE_MASK;
+
+	cli_action_text(kind == STEER_ACT_DROP	  ? ACT_DROP
+			: kind == STEER_ACT_PASS  ? ACT_PASS
+			: kind == STEER_ACT_FORWARD ? ACT_FORWARD
+						    : ACT_SERVICE,
+			svc < m->nservices ? m->services[svc].name : "?", act & STEER_ACT_OR_PASS, out, len);
+}

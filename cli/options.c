@@ -114,3 +114,12 @@ int cli_getopt(int argc, char **argv, const char *shortopts, const struct option
 	}
 	return -1;
 }
+
+bool cli_seconds(const char *s, double *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtod(s, &end);
+	return *s && !*end && !errno && *out >= 0 && *out <= 86400;
+}

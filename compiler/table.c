@@ -737,7 +737,7 @@ int table_emit_c(const struct ir_policy *p, struct table *t, struct backend_prog
 	emit(&e, "#define STEER_DPORT_CLASS %uu /* port -> port class */\n", t->dport_base);
 	emit(&e, "#define STEER_PORT_CLASSES %uu\n", t->nportclasses);
 	emit(&e, "#define STEER_ACTIONS %uu /* rule -> action */\n", t->act_base);
-	emit(&e, "\nstatic __always_inline int steer_decide(struct bpf_sk_lookup *ctx)\n{\n");
+	emit(&e, "\nstatic __always_inline __u64 steer_decide(struct bpf_sk_lookup *ctx)\n{\n");
 	emit(&e, "\t__u32 family = STEER_CTX(ctx, family), protocol = STEER_CTX(ctx, protocol);\n");
 	emit(&e, "\t__u32 dport = ctx->local_port;\n");
 	if (sport)
@@ -787,7 +787,7 @@ int table_emit_c(const struct ir_policy *p, struct table *t, struct backend_prog
 		}
 		emit(&e, "\t}\n");
 	}
-	emit(&e, "\n\tif (best >= STEER_NRULES)\n\t\treturn steer_verdict(STEER_NRULES, SK_PASS);\n");
+	emit(&e, "\n\tif (best >= STEER_NRULES)\n\t\treturn steer_verdict(ctx, STEER_NRULES, SK_PASS);\n");
 	emit(&e, "\treturn steer_act(ctx, best, steer_at(STEER_ACTIONS + best));\n}\n");
 	(void)dims;
 	if ((r = emit_end(&e)) < 0)

@@ -387,7 +387,7 @@ int tree_emit_c(const struct ir_policy *p, const struct tree *t, struct backend_
 			iif |= p->rules[t->groups[g].rules[i]].m.iif.n > 0;
 		}
 	}
-	emit(&e, "\nstatic __always_inline int steer_decide(struct bpf_sk_lookup *ctx)\n{\n");
+	emit(&e, "\nstatic __always_inline __u64 steer_decide(struct bpf_sk_lookup *ctx)\n{\n");
 	emit(&e, "\t__u32 family = STEER_CTX(ctx, family), protocol = STEER_CTX(ctx, protocol);\n");
 	if (dport)
 		emit(&e, "\t__u32 dport = ctx->local_port;\n");
@@ -421,7 +421,7 @@ int tree_emit_c(const struct ir_policy *p, const struct tree *t, struct backend_
 		}
 		emit(&e, "\t}\n");
 	}
-	emit(&e, "\treturn steer_verdict(STEER_NRULES, SK_PASS);\n}\n");
+	emit(&e, "\treturn steer_verdict(ctx, STEER_NRULES, SK_PASS);\n}\n");
 	return emit_end(&e);
 }
 

@@ -13,10 +13,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "counters.h"
 #include "error.h"
 #include "loader.h"
 #include "runtime.h"
@@ -136,7 +138,7 @@ static int _stage(struct rt_state *st, const struct built_policy *b, const struc
 		  const struct applied_state *rec)
 {
 	char path[PATH_MAX];
-	_cleanup_close_ int rules = -1;
+	_cleanup_close_ int rules = -1, carried = -1;
 	int r;
 
 	if ((r = state_gen_create(st, rec->prog_id)) < 0)
@@ -148,6 +150,12 @@ static int _stage(struct rt_state *st, const struct built_policy *b, const struc
 		return rules;
 	state_gen_path(st, rec->prog_id, "rules", path);
 	if ((r = _pin(rules, path)) < 0)
+		return r;
+	carried = bpf_map_create(BPF_MAP_TYPE_ARRAY, "steer_carried", sizeof(uint32_t), sizeof(uint64_t), b->m.nrules + 1, NULL);
+	if (carried < 0)
+		return error_set(-errno, "cannot create the carried counters: %s", strerror(errno));
+	state_gen_path(st, rec->prog_id, "carried", path);
+	if ((r = _pin(carried, path)) < 0)
 		return r;
 	return state_record_pin(st, rec);
 }
@@ -233,10 +241,18 @@ int rt_apply(const struct rt_target *t, const struct built_policy *b, const stru
 	struct load_opts lo = { .service_slot = slot, .ifindex = ifindex, .persistent_fd = persistent, .verbose = o->verbose };
 	if (r == 0 && st.applied) {
 		/* A slot new to a service may hold what an interrupted apply, or a service that goes, left. */
-		for (uint32_t i = 0; i < b->m.nservices; i++)
-			if (!_carried(&b->m, &st, i, slot[i]))
+		_cleanup_close_ int totals = counters_totals_open(&st);
+		for (uint32_t i = 0; i < b->m.nservices; i++) {
+			if (!_carried(&b->m, &st, i, slot[i])) {
 				_clear_slots(persistent[LOADER_SOCKETS], slot[i]);
+				counters_reset_group(totals, persistent[LOADER_MISSED], slot[i] / STEER_SLOTS_PER_SERVICE);
+			}
+		}
 	}
+	uint32_t generation = 0;
+	while (generation == 0 && getrandom(&generation, sizeof(generation), 0) != sizeof(generation))
+		;
+	lo.generation = generation;
 	if (r == 0)
 		r = loader_load(b, &lo, &prog);
 	for (size_t i = 0; i < LOADER_NPERSISTENT; i++)
@@ -250,7 +266,7 @@ int rt_apply(const struct rt_target *t, const struct built_policy *b, const stru
 	int prog_fd = bpf_program__fd(loader_prog(&prog, STEER_NAME(STEER_PROG_LOOKUP)));
 	struct applied_state rec = {
 		.m = b->m, .slot = slot, .ifindex = ifindex, .prog_id = loader_prog_id(prog_fd),
-		.applied_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec,
+		.applied_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec, .generation = generation,
 	};
 	res->prog_id = rec.prog_id;
 	if ((r = _stage(&st, b, &prog, &rec)) == 0)
@@ -269,6 +285,7 @@ int rt_apply(const struct rt_target *t, const struct built_policy *b, const stru
 	/* Committed. The rest only tidies; the next command redoes it if this one is interrupted. */
 	if (st.applied) {
 		res->link_id = st.link_id;
+		counters_fold(&st, &st.cur, &rec);
 		state_gen_remove(&st, st.cur.prog_id);
 		struct bpf_map *socks = loader_map(&prog, loader_persistent[LOADER_SOCKETS].map);
 		for (uint32_t k = 0; k < st.cur.m.nservices; k++) {

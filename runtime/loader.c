@@ -14,6 +14,9 @@
 
 const struct persistent_map loader_persistent[LOADER_NPERSISTENT] = {
 	[LOADER_SOCKETS] = { STEER_NAME(STEER_MAP_SOCKETS), "sockets" },
+	[LOADER_MISSED] = { STEER_NAME(STEER_MAP_MISSED), "missed" },
+	[LOADER_MONITOR] = { STEER_NAME(STEER_MAP_MONITOR), "monitor" },
+	[LOADER_EVENTS] = { STEER_NAME(STEER_MAP_EVENTS), "events" },
 };
 
 /* libbpf's messages while loading, kept to explain a failure. */
@@ -68,6 +71,10 @@ static int _set_rodata(struct bpf_object *obj, const struct built_policy *b, con
 	    off + size > len)
 		return -ENOENT;
 	memcpy(data + off, o->ifindex, b->m.nifaces * sizeof(uint32_t));
+	if (_rodata_var(obj, STEER_NAME(STEER_VAR_GENERATION), &off, &size) < 0 || size != sizeof(uint32_t) ||
+	    off + size > len)
+		return -ENOENT;
+	memcpy(data + off, &o->generation, sizeof(uint32_t));
 	return bpf_map__set_initial_value(ro, data, len);
 }
 
@@ -251,4 +258,24 @@ int loader_read_counters(int fd, uint32_t n, uint64_t *out)
 		return c.ncpus < 0 ? c.ncpus : -EINVAL;
 	memset(out, 0, (size_t)n * sizeof(*out));
 	return loader_read_array(fd, n, (size_t)c.ncpus * sizeof(uint64_t), _sum, &c);
+}
+
+static void _copy_record(void *ctx, uint32_t key, const void *v)
+{
+	memcpy((struct steer_rule_record *)ctx + key, v, sizeof(struct steer_rule_record));
+}
+
+int loader_read_rules(int fd, uint32_t n, struct steer_rule_record *out)
+{
+	return loader_read_array(fd, n, sizeof(*out), _copy_record, out);
+}
+
+static void _copy_u64(void *ctx, uint32_t key, const void *v)
+{
+	memcpy((uint64_t *)ctx + key, v, sizeof(uint64_t));
+}
+
+int loader_read_u64(int fd, uint32_t n, uint64_t *out)
+{
+	return loader_read_array(fd, n, sizeof(*out), _copy_u64, out);
 }

@@ -12,14 +12,14 @@
 /*
  * The maps that must outlive a re-apply, declared here and nowhere else: each
  * new program reuses them by descriptor, and the first apply pins them once
- * beside the link (state.h). Today the sockets; later counters, an events
- * buffer, forwarding state.
+ * beside the link (state.h): the sockets, the missed-lookup counters, and the
+ * monitors' filters and ring buffers.
  */
 struct persistent_map {
 	const char *map; /* as the object names it */
 	const char *pin; /* under the state directory */
 };
-enum { LOADER_SOCKETS, LOADER_NPERSISTENT };
+enum { LOADER_SOCKETS, LOADER_MISSED, LOADER_MONITOR, LOADER_EVENTS, LOADER_NPERSISTENT };
 extern const struct persistent_map loader_persistent[LOADER_NPERSISTENT];
 
 struct rt_program {
@@ -30,6 +30,7 @@ struct load_opts {
 	const uint32_t *service_slot; /* first socket slot of each service */
 	const uint32_t *ifindex; /* index of each named interface */
 	const int *persistent_fd; /* one per loader_persistent entry: a map to reuse, or -1 to create it */
+	uint32_t generation; /* the apply's tag, which the program writes in each event */
 	bool verbose; /* keep libbpf's and the verifier's whole log in the message */
 };
 
@@ -51,6 +52,9 @@ struct bpf_program *loader_prog(const struct rt_program *p, const char *name);
  */
 int loader_read_array(int fd, uint32_t n, size_t value_size, void (*fn)(void *ctx, uint32_t key, const void *v),
 		      void *ctx);
+/* Array map FD's rule records (steer_abi.h), or its u64 values, 0..N-1 into OUT. 0 or -errno. */
+int loader_read_rules(int fd, uint32_t n, struct steer_rule_record *out);
+int loader_read_u64(int fd, uint32_t n, uint64_t *out);
 /* Per-CPU u64 array map FD's entries 0..N-1, each summed over the CPUs, into OUT. 0 or -errno. */
 int loader_read_counters(int fd, uint32_t n, uint64_t *out);
 /* The kernel's id of the program behind FD, or 0. */

@@ -16,6 +16,7 @@
 #include <sys/types.h>
 
 #include "built.h"
+#include "counters.h"
 #include "decision.h"
 #include "sockinfo.h"
 #include "state.h"
@@ -111,10 +112,13 @@ struct rt_status {
 	struct applied_state cur; /* the record of the applied policy */
 	uint32_t link_id; /* as the kernel reports it; the program is cur.prog_id, the one the link runs */
 	VEC(struct status_rule) rules; /* those with hits */
+	struct steer_rule_record *records; /* every rule's, cur.m.nrules */
 	uint64_t unmatched;
 	struct status_service *services; /* cur.m.nservices */
 	struct status_iface *ifaces; /* cur.m.nifaces */
 	char problem[PATH_MAX + 512]; /* where the state and the kernel disagree; "" when they agree */
+	struct counters counters; /* every count, surviving re-applies (counters.h) */
+	struct steer_monitors monitors; /* the monitors' slots as the program sees them */
 	bool proxy_known; /* steer proxy has run here since the policy was applied: proxy holds what it said last */
 	bool proxy_running; /* and its pid is still a steer proxy */
 	struct steer_proxy_stats proxy;

@@ -8,7 +8,7 @@
 #include <linux/rtnetlink.h>
 #include <linux/sock_diag.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
+#include <linux/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +17,9 @@
 
 #include "decision.h"
 #include "cleanup.h"
+
+/* The kernel's TCP states (include/net/tcp_states.h), which no user header names beside linux/tcp.h's tcp_info. */
+enum { STATE_ESTABLISHED = 1, STATE_CLOSE = 7, STATE_LISTEN = 10 };
 
 static int _dump(int fd, int family, uint8_t proto, uint32_t states, sockinfo_vec *out)
 {
@@ -27,7 +30,8 @@ static int _dump(int fd, int family, uint8_t proto, uint32_t states, sockinfo_ve
 		.nlh = { .nlmsg_len = sizeof(msg), .nlmsg_type = SOCK_DIAG_BY_FAMILY,
 			 .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP },
 		.req = { .sdiag_family = (uint8_t)family, .sdiag_protocol = proto == PROTO_TCP ? IPPROTO_TCP : IPPROTO_UDP,
-			 .idiag_states = states },
+			 .idiag_states = states,
+			 .idiag_ext = proto == PROTO_TCP && states == 1u << STATE_ESTABLISHED ? 1u << (INET_DIAG_INFO - 1) : 0 },
 	};
 	char buf[32768];
 
@@ -53,12 +57,21 @@ static int _dump(int fd, int family, uint8_t proto, uint32_t states, sockinfo_ve
 				.state = d->idiag_state,
 				.addr = addr_from_bytes(d->id.idiag_src, family == AF_INET ? FAM_V4 : FAM_V6),
 				.port = ntohs(d->id.idiag_sport),
+				.peer = addr_from_bytes(d->id.idiag_dst, family == AF_INET ? FAM_V4 : FAM_V6),
+				.peer_port = ntohs(d->id.idiag_dport),
 			};
 			/* The kernel adds INET_DIAG_SKV6ONLY to every IPv6 socket's record unasked. */
 			int alen = (int)(h->nlmsg_len - NLMSG_LENGTH(sizeof(*d)));
 			for (struct rtattr *a = (struct rtattr *)(d + 1); RTA_OK(a, alen); a = RTA_NEXT(a, alen))
-				if (a->rta_type == INET_DIAG_SKV6ONLY)
+				if (a->rta_type == INET_DIAG_SKV6ONLY) {
 					si.v6only = *(uint8_t *)RTA_DATA(a) != 0;
+				} else if (a->rta_type == INET_DIAG_INFO &&
+					   RTA_PAYLOAD(a) >= offsetof(struct tcp_info, tcpi_bytes_received) + sizeof(__u64)) {
+					struct tcp_info ti = { 0 };
+					memcpy(&ti, RTA_DATA(a), RTA_PAYLOAD(a) < sizeof(ti) ? RTA_PAYLOAD(a) : sizeof(ti));
+					si.bytes_acked = ti.tcpi_bytes_acked;
+					si.bytes_received = ti.tcpi_bytes_received;
+				}
 			vec_push(out, si);
 		}
 	}
@@ -74,10 +87,46 @@ int sockinfo_listeners(sockinfo_vec *out)
 		return -errno;
 	for (size_t i = 0; i < ARRAY_SIZE(families); i++) {
 		/* A UDP socket no one connected is in TCP_CLOSE as far as sock_diag tells. */
-		if ((r = _dump(fd, families[i], PROTO_TCP, 1u << TCP_LISTEN, out)) < 0 ||
-		    (r = _dump(fd, families[i], PROTO_UDP, 1u << TCP_CLOSE, out)) < 0)
+		if ((r = _dump(fd, families[i], PROTO_TCP, 1u << STATE_LISTEN, out)) < 0 ||
+		    (r = _dump(fd, families[i], PROTO_UDP, 1u << STATE_CLOSE, out)) < 0)
 			return r;
 	}
+	return 0;
+}
+
+int sockinfo_established(sockinfo_vec *out)
+{
+	_cleanup_close_ int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	int r;
+
+	if (fd < 0)
+		return -errno;
+	if ((r = _dump(fd, AF_INET, PROTO_TCP, 1u << STATE_ESTABLISHED, out)) < 0 ||
+	    (r = _dump(fd, AF_INET6, PROTO_TCP, 1u << STATE_ESTABLISHED, out)) < 0)
+		return r;
+	return 0;
+}
+
+int sockinfo_inodes(pid_t pid, inode_vec *out)
+{
+	char path[300], link[64];
+	struct dirent *fe;
+	unsigned inode;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+	DIR *fds = opendir(path);
+	if (!fds)
+		return -errno;
+	while ((fe = readdir(fds))) {
+		snprintf(path, sizeof(path), "/proc/%d/fd/%s", pid, fe->d_name);
+		ssize_t n = fe->d_name[0] == '.' ? -1 : readlink(path, link, sizeof(link) - 1);
+		if (n <= 0)
+			continue;
+		link[n] = '\0';
+		if (sscanf(link, "socket:[%u]", &inode) == 1)
+			vec_push(out, (uint32_t)inode);
+	}
+	closedir(fds);
 	return 0;
 }
 

@@ -17,19 +17,30 @@ struct sockinfo {
 	uint32_t inode;
 	uint8_t proto; /* PROTO_TCP or PROTO_UDP */
 	uint8_t family; /* enum family */
-	uint8_t state; /* TCP_LISTEN, TCP_CLOSE (an unconnected UDP socket), ... */
+	uint8_t state; /* the kernel's TCP state: listening, close (an unconnected UDP socket), established */
 	bool v6only; /* an IPv6 socket that cannot take IPv4 */
 	u128 addr;
 	uint16_t port;
+	/* Established TCP sockets only: */
+	u128 peer;
+	uint16_t peer_port;
+	uint64_t bytes_acked, bytes_received; /* sent and acknowledged, and received (tcp_info) */
 };
 
 typedef VEC(struct sockinfo) sockinfo_vec;
+typedef VEC(uint32_t) inode_vec;
 
 /*
  * Listening TCP and unconnected UDP sockets of this thread's network
  * namespace (enter the target one first). 0 or -errno.
  */
 int sockinfo_listeners(sockinfo_vec *out);
+
+/* Established TCP sockets of this thread's network namespace, with their byte counts. 0 or -errno. */
+int sockinfo_established(sockinfo_vec *out);
+
+/* The inodes of the sockets process PID has descriptors for. 0 or -errno. */
+int sockinfo_inodes(pid_t pid, inode_vec *out);
 
 struct owner {
 	pid_t pid;

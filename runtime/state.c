@@ -1,4 +1,5 @@
 #include "state.h"
+#include "counters.h"
 
 #include <bpf/bpf.h>
 #include <dirent.h>
@@ -24,7 +25,7 @@
 #include "wire.h"
 
 #define BPF_FS_MAGIC 0xcafe4a11
-#define STATE_FORMAT 1u /* of the record; another one is refused by name */
+#define STATE_FORMAT 2u /* of the record; another one is refused by name */
 #define RECORD_CHUNK 65536 /* bytes per element of the record map */
 #define LINK_PIN "link"
 #define RECORD_PIN "state"
@@ -81,6 +82,7 @@ static void _record_put(wire_buf *w, const struct applied_state *a)
 		wire_u32(w, a->ifindex[i]);
 	wire_u32(w, a->prog_id);
 	wire_u64(w, (uint64_t)a->applied_ns);
+	wire_u32(w, a->generation);
 }
 
 static bool _record_get(struct wire_reader *r, struct applied_state *a)
@@ -99,6 +101,7 @@ static bool _record_get(struct wire_reader *r, struct applied_state *a)
 		a->ifindex[i] = wire_get_u32(r);
 	a->prog_id = wire_get_u32(r);
 	a->applied_ns = (int64_t)wire_get_u64(r);
+	a->generation = wire_get_u32(r);
 	if (r->bad || r->off != r->len) {
 		applied_state_free(a);
 		return false;
@@ -139,7 +142,7 @@ int state_record_pin(struct rt_state *st, const struct applied_state *rec)
 }
 
 /* Reads the record of generation PROG_ID; -EBADMSG when it is missing or damaged. */
-static int _record_read(struct rt_state *st, uint32_t prog_id, struct applied_state *out)
+int state_record_read(const struct rt_state *st, uint32_t prog_id, struct applied_state *out)
 {
 	char path[PATH_MAX];
 	_cleanup_close_ int fd = -1;
@@ -387,8 +390,10 @@ static int _drop_other_gen(void *ctx, const char *path, const struct dirent *de)
 	/* A generation with no record never reached its commit: the record is pinned before it. */
 	struct applied_state other;
 	bool newer = true;
-	if (_record_read(g->st, id, &other) == 0) {
+	if (state_record_read(g->st, id, &other) == 0) {
 		newer = other.applied_ns > g->st->cur.applied_ns;
+		if (!newer) /* it ran until the interrupted apply's commit: keep what it counted */
+			counters_fold(g->st, &other, &g->st->cur);
 		applied_state_free(&other);
 	}
 	error_clear();
@@ -433,7 +438,7 @@ static int _recover(struct rt_state *st, const struct rt_target *t)
 	}
 	uint32_t prog_id = st->cur.prog_id;
 	st->applied = true;
-	if ((r = _record_read(st, prog_id, &st->cur)) < 0) {
+	if ((r = state_record_read(st, prog_id, &st->cur)) < 0) {
 		snprintf(st->problem, sizeof(st->problem),
 			 "the link runs program %u, but %s; 'steer detach' removes this state", prog_id, error_message());
 		st->cur.prog_id = prog_id;
@@ -544,4 +549,23 @@ int state_in_netns(struct rt_state *st, int (*fn)(void *ctx), void *ctx)
 	if (setns(self, CLONE_NEWNET) < 0)
 		abort(); /* stranded in another namespace: nothing after this would be right */
 	return r;
+}
+
+int state_map_open(const struct rt_state *st, const char *name, uint32_t value_size, uint32_t entries)
+{
+	char path[PATH_MAX], map[BPF_OBJ_NAME_LEN];
+	int fd, r;
+
+	state_path(st, name, path);
+	if ((fd = bpf_obj_get(path)) >= 0)
+		return fd;
+	snprintf(map, sizeof(map), "steer_%s", name);
+	if ((fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, map, sizeof(uint32_t), value_size, entries, NULL)) < 0)
+		return error_set(-errno, "cannot create '%s': %s", path, strerror(errno));
+	if (bpf_obj_pin(fd, path) < 0) {
+		r = error_set(-errno, "cannot pin '%s': %s", path, strerror(errno));
+		close(fd);
+		return r;
+	}
+	return fd;
 }

@@ -7,9 +7,11 @@
  *       link        the sk_lookup link: pinned, it is the commit point
  *       sockets     the maps that outlive a re-apply (loader.h's list)
  *       proxy       what steer proxy said last (struct steer_proxy_stats), when it has run
+ *       totals      what generations gone counted, per service and verdict (counters.h)
  *       p<ID>/      one generation, what one apply built for program ID:
  *           state   the record (struct applied_state), versioned
  *           hits    per-rule counters
+ *           carried per-rule counts that earlier generations counted for the same rule
  *           rules   struct steer_rule_record per rule
  *       detaching/  present while a detach is under way
  *
@@ -47,6 +49,7 @@ struct applied_state {
 	uint32_t *ifindex; /* m.nifaces: each interface's index where the policy was applied */
 	uint32_t prog_id; /* the program the link runs while this state is the applied one */
 	int64_t applied_ns; /* when, CLOCK_REALTIME */
+	uint32_t generation; /* a tag of this apply, written by its program in every monitor event */
 };
 
 void applied_state_free(struct applied_state *a);
@@ -82,6 +85,8 @@ void state_close(struct rt_state *st);
 void state_path(const struct rt_state *st, const char *name, char out[PATH_MAX]);
 void state_gen_path(const struct rt_state *st, uint32_t prog_id, const char *name, char out[PATH_MAX]);
 
+/* The record of generation PROG_ID. 0, or -errno with the message set. */
+int state_record_read(const struct rt_state *st, uint32_t prog_id, struct applied_state *out);
 /* A new generation's directory, and its record pinned in it (the link still runs the old one). */
 int state_gen_create(struct rt_state *st, uint32_t prog_id);
 int state_record_pin(struct rt_state *st, const struct applied_state *rec);
@@ -93,6 +98,12 @@ int state_gen_remove(struct rt_state *st, uint32_t prog_id);
  */
 int state_remove_all(struct rt_state *st);
 void state_remove_dir(struct rt_state *st);
+
+/*
+ * DIR/NAME: an array map (u32 keys, ENTRIES values of VALUE_SIZE) that only
+ * user space writes, created and pinned when missing. A descriptor, or -errno.
+ */
+int state_map_open(const struct rt_state *st, const char *name, uint32_t value_size, uint32_t entries);
 
 /* Runs FN inside the target network namespace, then comes back. */
 int state_in_netns(struct rt_state *st, int (*fn)(void *ctx), void *ctx);

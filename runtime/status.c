@@ -13,14 +13,10 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "counters.h"
 #include "error.h"
 #include "loader.h"
 #include "runtime.h"
-
-static void _record(void *ctx, uint32_t key, const void *v)
-{
-	memcpy((struct steer_rule_record *)ctx + key, v, sizeof(struct steer_rule_record));
-}
 
 static int _listeners(void *ctx)
 {
@@ -127,33 +123,19 @@ int rt_current(const struct rt_target *t, bool *applied, struct applied_state *o
 int rt_proxy_stats_open(const struct rt_target *t)
 {
 	_cleanup_state_ struct rt_state st = { .netns_fd = -1, .lock_fd = -1 };
-	char path[PATH_MAX];
-	int r, fd;
+	int r;
 
 	if ((r = state_open(&st, t, STATE_READ)) < 0)
 		return r;
 	if (!st.applied)
 		return error_set(-ENOENT, "no policy is applied in network namespace %lu", (unsigned long)st.netns_ino);
-	state_path(&st, "proxy", path);
-	if ((fd = bpf_obj_get(path)) >= 0)
-		return fd;
-	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "steer_proxy", sizeof(uint32_t), sizeof(struct steer_proxy_stats), 1,
-			    NULL);
-	if (fd < 0)
-		return error_set(-errno, "cannot create the proxy's stats map: %s", strerror(errno));
-	if (bpf_obj_pin(fd, path) < 0) {
-		r = error_set(-errno, "cannot pin '%s': %s", path, strerror(errno));
-		close(fd);
-		return r;
-	}
-	return fd;
+	return state_map_open(&st, "proxy", sizeof(struct steer_proxy_stats), 1);
 }
 
 int rt_status(const struct rt_target *t, struct rt_status *out)
 {
 	_cleanup_state_ struct rt_state st = { .netns_fd = -1, .lock_fd = -1 };
-	_cleanup_close_ int hits = -1, rules = -1, sockets = -1;
-	_cleanup_free_ uint64_t *counts = NULL;
+	_cleanup_close_ int rules = -1, sockets = -1, monitor = -1;
 	_cleanup_free_ struct steer_rule_record *recs = NULL;
 	char path[PATH_MAX];
 	_cleanup_vec_ sockinfo_vec socks = { 0 };
@@ -177,10 +159,9 @@ int rt_status(const struct rt_target *t, struct rt_status *out)
 		return 0;
 
 	uint32_t n = out->cur.m.nrules;
-	counts = calloc(n + 1, sizeof(uint64_t));
 	recs = calloc(n + 1, sizeof(*recs));
 	state_gen_path(&st, out->cur.prog_id, "hits", path);
-	if ((hits = bpf_obj_get(path)) < 0)
+	if (access(path, F_OK) < 0)
 		_missing(out, path);
 	state_gen_path(&st, out->cur.prog_id, "rules", path);
 	if ((rules = bpf_obj_get(path)) < 0)
@@ -188,15 +169,21 @@ int rt_status(const struct rt_target *t, struct rt_status *out)
 	state_path(&st, loader_persistent[LOADER_SOCKETS].pin, path);
 	if ((sockets = bpf_obj_get(path)) < 0)
 		_missing(out, path);
+	state_path(&st, loader_persistent[LOADER_MONITOR].pin, path);
+	if ((monitor = bpf_obj_get(path)) < 0)
+		_missing(out, path);
 	if (out->problem[0])
 		return 0;
-	if (!counts || !recs || loader_read_counters(hits, n + 1, counts) < 0 ||
-	    loader_read_array(rules, n, sizeof(*recs), _record, recs) < 0)
+	if (!recs || (r = counters_read(&st, &out->cur, &out->counters)) < 0 ||
+	    loader_read_rules(rules, n, recs) < 0)
 		return error_set(-EIO, "cannot read the rule counters in '%s'", st.dir);
 	for (uint32_t i = 0; i < n; i++)
-		if (counts[i])
-			vec_push(&out->rules, ((struct status_rule){ i, recs[i], counts[i] }));
-	out->unmatched = counts[n];
+		if (out->counters.rules[i])
+			vec_push(&out->rules, ((struct status_rule){ i, recs[i], out->counters.rules[i] }));
+	out->records = TAKE_PTR(recs);
+	out->unmatched = out->counters.rules[n];
+	uint32_t zero = 0;
+	bpf_map_lookup_elem(monitor, &zero, &out->monitors);
 
 	state_in_netns(&st, _listeners, &socks);
 	state_in_netns(&st, _check_ifaces, out);
@@ -213,6 +200,8 @@ void rt_status_free(struct rt_status *s)
 	free(s->services);
 	free(s->ifaces);
 	vec_free(&s->rules);
+	counters_free(&s->counters);
+	free(s->records);
 	applied_state_free(&s->cur);
 	memset(s, 0, sizeof(*s));
 }

@@ -39,9 +39,13 @@ static int _load(struct testrun *tr, const char *iif)
 	const struct built_manifest *m = &tr->b->m;
 	_cleanup_free_ uint32_t *slots = calloc(m->nservices + 1, sizeof(uint32_t));
 	_cleanup_free_ uint32_t *ifindex = calloc(m->nifaces + 1, sizeof(uint32_t));
-	int persistent[LOADER_NPERSISTENT] = { [LOADER_SOCKETS] = tr->sockets_fd };
+	int persistent[LOADER_NPERSISTENT];
 	int r;
 
+	/* The sockets map once it exists; the other maps outliving a program are of no use to a test run. */
+	for (size_t i = 0; i < LOADER_NPERSISTENT; i++)
+		persistent[i] = -1;
+	persistent[LOADER_SOCKETS] = tr->sockets_fd;
 	if (!slots || !ifindex)
 		return error_set(-ENOMEM, "cannot allocate: out of memory");
 	for (uint32_t s = 0; s < m->nservices; s++)

@@ -3,7 +3,9 @@
 # namespace (nothing touches this machine's own network), it applies
 # examples/seed.steer, starts the example services (examples/namesrv.c: each
 # answers with its name), registers their sockets, and shows connections to
-# several addresses of each prefix landing on the right service; then status.
+# several addresses of each prefix landing on the right service, with steer
+# monitor naming each decision's rule and receiving process (the second
+# seed), the counters steer metrics serves, then status.
 # Then the third seed: examples/forward.steer, with steer proxy relaying one
 # prefix to one upstream and TLS to the upstream its server name chooses
 # (two real `openssl s_server`s).
@@ -22,7 +24,11 @@ steer=build/steer
 namesrv=build/namesrv
 policy=examples/seed.steer
 pids=()
-cleanup() { kill "${pids[@]}" 2>/dev/null || true; }
+tmp=$(mktemp -d)
+cleanup() {
+	kill "${pids[@]}" 2>/dev/null || true
+	rm -rf "$tmp"
+}
 trap cleanup EXIT
 
 step() { printf '\n==> %s\n' "$*"; }
@@ -62,6 +68,12 @@ show "$steer" register web_a --auto
 show "$steer" register web_b --pid "$web_b_pid" --fd 9
 show "$steer" register dns --auto
 
+step "the second seed: steer monitor, started before the connections (its lines follow them)"
+"$steer" monitor >"$tmp/monitor.txt" 2>"$tmp/monitor.err" &
+monitor_pid=$!
+pids+=("$monitor_pid")
+sleep 0.5
+
 step "connections: each line is what the client got back"
 failures=0
 check() {
@@ -85,6 +97,19 @@ check "dns from [fd00:53::77]:53" udp '[fd00:53::77]:53'
 check refused tcp 127.53.0.1:53
 check refused tcp 127.40.0.9:80 --from 127.66.1.2
 check refused tcp 127.40.0.9:22
+
+step "steer monitor: each decision, the rule that made it, and the process that got it"
+sleep 0.3
+kill -INT "$monitor_pid"
+wait "$monitor_pid" || true
+cut -c28- "$tmp/monitor.txt" | sed 's/^/  /'
+# Each connection to web_a was decided by a rule and received by its namesrv.
+if ! grep -q "service web_a  socket [0-9]* pid [0-9]* (namesrv)" "$tmp/monitor.txt"; then
+	echo "  FAIL: the monitor did not name namesrv as web_a's process" && failures=$((failures + 1))
+fi
+
+step "steer metrics: the same counts, for Prometheus"
+"$steer" metrics | grep -E '^steer_(decisions|misses|errors)_total' | grep -v ' 0$' | sed 's/^/  /'
 
 step "status"
 show "$steer" status

@@ -22,6 +22,8 @@ packages=(
 	openssl curl                  # tests: real TLS servers and clients for forward sni
 	socat haproxy                 # bench/ and tests: the proxies an operator would pick instead
 	nginx-light libnginx-mod-stream  # bench/ and tests: nginx stream (TCP proxy) and an HTTPS server
+	libmicrohttpd-dev             # the HTTP server of `steer metrics --listen`
+	prometheus                    # tests: promtool and a real scrape of `steer metrics --listen`
 )
 
 missing=()

@@ -123,7 +123,7 @@ for h in --help -h; do
 	_done
 done
 
-for cmd in check compile eval test; do
+for cmd in check compile eval test monitor metrics; do
 	_run "steer $cmd --help" "$steer" "$cmd" --help
 	_status 0
 	_out_has "^usage: steer $cmd "
@@ -655,5 +655,20 @@ _out_has '^#define STEER_NSERVICES 1$'
 [[ $(grep -c "steer_service(ctx, [01], 0, SK_DROP); /\* steer proxy" "$tmp/out") -eq 2 ]] || _why "both rules should use forward 0"
 _done
 
+# --- monitor and metrics: wrong options are refused before anything is opened ------
+
+for bad in "--verdict bogus" "--verdict drop,nope" "--proto icmp" "--src 10.0.0.1/33" "--dst 10.0.0.1/8" \
+	"--rate 0" "--count -3" "--buffer 1000" "--buffer 12K" "--interval 0"; do
+	# shellcheck disable=SC2086 # the option and its value are two words
+	_run "monitor $bad: exit 1, one line naming it" "$steer" monitor $bad
+	_status 1
+	_out_empty
+	_err_one_line "^steer: error: ${bad%% *} takes "
+	_done
+done
+_run "metrics --listen without a port" "$steer" metrics --listen 127.0.0.1
+_status 1
+_err_has "^steer: error: --listen takes ADDRESS:PORT"
+_done
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 ]]
