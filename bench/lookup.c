@@ -154,6 +154,7 @@ struct prog {
  */
 static struct {
 	struct steer_monitors *shared;
+	uint32_t *active; /* steer_monitors_active, the program's .bss */
 	size_t shared_len;
 	int ring_fd;
 	struct ring_buffer *rb;
@@ -190,16 +191,18 @@ static int _monitor_open(const struct rt_program *prog, uint32_t bytes)
 {
 	struct bpf_map *mm = loader_map(prog, STEER_NAME(STEER_MAP_MONITOR));
 	struct bpf_map *em = loader_map(prog, STEER_NAME(STEER_MAP_EVENTS));
+	struct bpf_map *am = loader_map(prog, loader_persistent[LOADER_ACTIVE].map);
 	uint32_t key = 0;
 
-	if (!mm || !em) {
+	if (!mm || !em || !am) {
 		fprintf(stderr, "lookup: steer's program has no %s or %s map\n", STEER_NAME(STEER_MAP_MONITOR),
 			STEER_NAME(STEER_MAP_EVENTS));
 		return -1;
 	}
 	_mon.shared_len = (sizeof(struct steer_monitors) + 4095) / 4096 * 4096;
 	_mon.shared = mmap(NULL, _mon.shared_len, PROT_READ | PROT_WRITE, MAP_SHARED, bpf_map__fd(mm), 0);
-	if (_mon.shared == MAP_FAILED) {
+	_mon.active = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, bpf_map__fd(am), 0);
+	if (_mon.shared == MAP_FAILED || _mon.active == MAP_FAILED) {
 		fprintf(stderr, "lookup: cannot map the monitor slots: %s\n", strerror(errno));
 		return -1;
 	}
@@ -221,7 +224,7 @@ static int _monitor_open(const struct rt_program *prog, uint32_t bytes)
 
 static void _monitor_active(bool on)
 {
-	__atomic_store_n(&_mon.shared->active, on ? 1u : 0u, __ATOMIC_SEQ_CST);
+	__atomic_store_n(_mon.active, on ? 1u : 0u, __ATOMIC_SEQ_CST);
 }
 
 /*
@@ -428,8 +431,11 @@ static int _load_copy(const struct testrun *tr, const struct built_policy *b, vo
 {
 	struct built_policy v = *b; /* shallow: only obj and objlen differ, and v is never freed */
 	uint32_t *slots = calloc(b->m.nservices + 1, sizeof(uint32_t)), *ifindex = calloc(b->m.nifaces + 1, sizeof(uint32_t));
-	int persistent[LOADER_NPERSISTENT] = { [LOADER_SOCKETS] = tr->sockets_fd, [LOADER_MISSED] = -1,
-					       [LOADER_MONITOR] = -1, [LOADER_EVENTS] = -1 };
+	int persistent[LOADER_NPERSISTENT];
+
+	for (size_t i = 0; i < LOADER_NPERSISTENT; i++)
+		persistent[i] = -1; /* fresh maps, but the harness's sockets */
+	persistent[LOADER_SOCKETS] = tr->sockets_fd;
 
 	if (!slots || !ifindex)
 		return -1;

@@ -71,6 +71,8 @@ struct {
 const volatile __u32 STEER_VAR_SERVICE_SLOT[STEER_NSERVICES + 1];
 const volatile __u32 STEER_VAR_IFINDEX[STEER_NIFACES + 1];
 const volatile __u32 STEER_VAR_GENERATION;
+/* A bit per monitor slot held (steer_abi.h); the loader shares this .bss between programs. */
+volatile __u32 STEER_VAR_MONITORS_ACTIVE;
 
 /*
  * A 32-bit context field, loaded straight from the context pointer. Plain
@@ -190,7 +192,7 @@ __attribute__((noinline)) int steer_monitor_out(struct bpf_sk_lookup *ctx, __u64
 		__u32 key = i; /* i itself stays in a register, where the verifier knows its bounds */
 		void *ring;
 
-		if (!(m->active & (1u << i)) || !steer_wanted(&mon->f, &e))
+		if (!(STEER_VAR_MONITORS_ACTIVE & (1u << i)) || !steer_wanted(&mon->f, &e))
 			continue;
 		/* A monitor too far behind to renew its lease (or gone) is not written to, but it is told. */
 		if (e.ns > mon->lease_ns) {
@@ -291,10 +293,8 @@ int STEER_PROG_LOOKUP(struct bpf_sk_lookup *ctx)
 	if (STEER_D_WHY(d) != STEER_WHY_NONE)
 		steer_count_missed(d);
 #ifndef STEER_NO_MONITOR
-	__u32 zero = 0;
-	struct steer_monitors *m = bpf_map_lookup_elem(&STEER_MAP_MONITOR, &zero);
-	/* While no monitor is attached, this read and branch are all a lookup pays. */
-	if (m && m->active)
+	/* While no monitor is attached, this load and branch are all a lookup pays. */
+	if (STEER_VAR_MONITORS_ACTIVE)
 		steer_monitor_out(ctx, d);
 #endif
 	return d & 1;

@@ -52,6 +52,7 @@
 #define STEER_VAR_SERVICE_SLOT steer_service_slot
 #define STEER_VAR_IFINDEX steer_ifindex
 #define STEER_VAR_GENERATION steer_generation
+#define STEER_VAR_MONITORS_ACTIVE steer_monitors_active /* the program's only .bss variable */
 #define STEER_NAME(x) STEER_NAME_(x)
 #define STEER_NAME_(x) #x
 
@@ -75,8 +76,10 @@ struct steer_rule_record {
 
 /*
  * steer monitor. Each attached monitor has a slot here: its filter, applied
- * in the program, and its own ring buffer (an entry of STEER_MAP_EVENTS). The
- * program reads `active` on every lookup and does nothing more while it is 0.
+ * in the program, and its own ring buffer (an entry of STEER_MAP_EVENTS). A
+ * bit per slot a monitor holds is in STEER_VAR_MONITORS_ACTIVE, the program's
+ * .bss, which outlives it like the maps: every lookup reads that word (a
+ * direct load, no map lookup) and does nothing more while it is 0.
  * A monitor renews its lease about once a second; one killed stops receiving
  * when the lease runs out, and the next monitor takes its slot back.
  */
@@ -139,8 +142,6 @@ struct steer_monitor {
 };
 
 struct steer_monitors {
-	__u32 active; /* bit per slot that a monitor may hold */
-	__u32 pad;
 	struct steer_monitor m[STEER_MONITORS];
 };
 

@@ -150,7 +150,7 @@ static void _write(FILE *f, const struct rt_status *s, bool per_rule)
 
 	uint32_t attached = 0;
 	for (uint32_t i = 0; i < STEER_MONITORS; i++)
-		attached += rt_monitor_attached(&s->monitors, i);
+		attached += rt_monitor_attached(&s->monitors, s->monitors_active, i);
 	_family(f, "steer_monitors", "gauge", "steer monitor processes attached.");
 	fprintf(f, "steer_monitors %u\n", attached);
 	_family(f, "steer_monitor_events_lost_total", "counter",
@@ -158,7 +158,7 @@ static void _write(FILE *f, const struct rt_status *s, bool per_rule)
 		"was full, or it fell so far behind that its lease ran out), or rate (over its --rate).");
 	for (uint32_t i = 0; i < STEER_MONITORS; i++) {
 		const struct steer_monitor *x = &s->monitors.m[i];
-		if (!rt_monitor_attached(&s->monitors, i))
+		if (!rt_monitor_attached(&s->monitors, s->monitors_active, i))
 			continue;
 		fprintf(f, "steer_monitor_events_lost_total{pid=\"%u\",reason=\"buffer_full\"} %llu\n", x->pid,
 			(unsigned long long)x->lost);

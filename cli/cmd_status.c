@@ -173,7 +173,7 @@ static json_object *_json(const struct rt_status *s)
 	json_object *mons = json_object_new_array();
 	for (uint32_t i = 0; i < STEER_MONITORS; i++) {
 		const struct steer_monitor *x = &s->monitors.m[i];
-		if (!rt_monitor_attached(&s->monitors, i))
+		if (!rt_monitor_attached(&s->monitors, s->monitors_active, i))
 			continue;
 		json_object *o = json_object_new_object();
 		json_object_object_add(o, "pid", json_object_new_int64(x->pid));
@@ -245,7 +245,7 @@ static void _print_human(struct rt_status *s)
 	}
 	for (uint32_t i = 0, n = 0; i < STEER_MONITORS; i++) {
 		const struct steer_monitor *x = &s->monitors.m[i];
-		if (!rt_monitor_attached(&s->monitors, i))
+		if (!rt_monitor_attached(&s->monitors, s->monitors_active, i))
 			continue;
 		printf("%s pid %u: %llu decisions not shown (buffer full), %llu over its --rate\n", n++ ? "         " : "monitor  ",
 		       x->pid, (unsigned long long)x->lost, (unsigned long long)x->limited);

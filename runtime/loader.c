@@ -17,6 +17,7 @@ const struct persistent_map loader_persistent[LOADER_NPERSISTENT] = {
 	[LOADER_MISSED] = { STEER_NAME(STEER_MAP_MISSED), "missed" },
 	[LOADER_MONITOR] = { STEER_NAME(STEER_MAP_MONITOR), "monitor" },
 	[LOADER_EVENTS] = { STEER_NAME(STEER_MAP_EVENTS), "events" },
+	[LOADER_ACTIVE] = { ".bss", "monitors_active" },
 };
 
 /* libbpf's messages while loading, kept to explain a failure. */

@@ -12,14 +12,15 @@
 /*
  * The maps that must outlive a re-apply, declared here and nowhere else: each
  * new program reuses them by descriptor, and the first apply pins them once
- * beside the link (state.h): the sockets, the missed-lookup counters, and the
- * monitors' filters and ring buffers.
+ * beside the link (state.h): the sockets, the missed-lookup counters, the
+ * monitors' filters and ring buffers, and the program's .bss (which monitor
+ * slots are held).
  */
 struct persistent_map {
 	const char *map; /* as the object names it */
 	const char *pin; /* under the state directory */
 };
-enum { LOADER_SOCKETS, LOADER_MISSED, LOADER_MONITOR, LOADER_EVENTS, LOADER_NPERSISTENT };
+enum { LOADER_SOCKETS, LOADER_MISSED, LOADER_MONITOR, LOADER_EVENTS, LOADER_ACTIVE, LOADER_NPERSISTENT };
 extern const struct persistent_map loader_persistent[LOADER_NPERSISTENT];
 
 struct rt_program {

@@ -424,9 +424,9 @@ static int _claim(struct rt_monitor *m)
 
 	m->slot = -1;
 	for (uint32_t i = 0; i < STEER_MONITORS; i++) {
-		if (rt_monitor_attached(s, i))
+		if (rt_monitor_attached(s, __atomic_load_n(m->active, __ATOMIC_ACQUIRE), i))
 			continue;
-		__atomic_fetch_and(&s->active, ~(1u << i), __ATOMIC_ACQ_REL);
+		__atomic_fetch_and(m->active, ~(1u << i), __ATOMIC_ACQ_REL);
 		bpf_map_delete_elem(m->events_fd, &i);
 		if (m->slot < 0)
 			m->slot = (int)i;
@@ -444,7 +444,7 @@ int rt_monitor_open(const struct rt_target *t, const struct monitor_opts *o, str
 
 	memset(m, 0, sizeof(*m));
 	m->slot = -1;
-	m->monitor_fd = m->events_fd = m->ring_fd = m->sockets_fd = -1;
+	m->monitor_fd = m->events_fd = m->ring_fd = m->sockets_fd = m->active_fd = -1;
 	m->st.netns_fd = m->st.lock_fd = -1;
 	m->o = *o;
 	if ((r = state_open(&st, t, STATE_READ)) < 0)
@@ -468,6 +468,7 @@ int rt_monitor_open(const struct rt_target *t, const struct monitor_opts *o, str
 		return r;
 	if ((m->monitor_fd = _open_pin(&st, loader_persistent[LOADER_MONITOR].pin)) < 0 ||
 	    (m->events_fd = _open_pin(&st, loader_persistent[LOADER_EVENTS].pin)) < 0 ||
+	    (m->active_fd = _open_pin(&st, loader_persistent[LOADER_ACTIVE].pin)) < 0 ||
 	    (m->sockets_fd = _open_pin(&st, loader_persistent[LOADER_SOCKETS].pin)) < 0)
 		return -errno;
 	m->shared_len = ((sizeof(struct steer_monitors) + 4095) / 4096) * 4096;
@@ -475,6 +476,11 @@ int rt_monitor_open(const struct rt_target *t, const struct monitor_opts *o, str
 	if (m->shared == MAP_FAILED) {
 		m->shared = NULL;
 		return error_set(-errno, "cannot map the monitor slots: %s", strerror(errno));
+	}
+	m->active = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, m->active_fd, 0);
+	if (m->active == MAP_FAILED) {
+		m->active = NULL;
+		return error_set(-errno, "cannot map the program's .bss: %s", strerror(errno));
 	}
 	if ((r = _claim(m)) < 0)
 		return r;
@@ -493,17 +499,17 @@ int rt_monitor_open(const struct rt_target *t, const struct monitor_opts *o, str
 	mine->f = f;
 	m->boot_to_real_ns = _now(CLOCK_REALTIME) - _now(CLOCK_MONOTONIC);
 	_renew(m);
-	__atomic_fetch_or(&m->shared->active, 1u << m->slot, __ATOMIC_ACQ_REL);
+	__atomic_fetch_or(m->active, 1u << m->slot, __ATOMIC_ACQ_REL);
 	clock_gettime(CLOCK_MONOTONIC, &m->last_tick);
 	return 0;
 }
 
 void rt_monitor_stop(struct rt_monitor *m)
 {
-	if (!m->shared || m->slot < 0 || m->stopped)
+	if (!m->shared || !m->active || m->slot < 0 || m->stopped)
 		return;
 	m->stopped = true;
-	__atomic_fetch_and(&m->shared->active, ~(1u << m->slot), __ATOMIC_ACQ_REL);
+	__atomic_fetch_and(m->active, ~(1u << m->slot), __ATOMIC_ACQ_REL);
 	__atomic_store_n(&m->shared->m[m->slot].lease_ns, 0, __ATOMIC_RELEASE);
 }
 
@@ -517,7 +523,9 @@ void rt_monitor_close(struct rt_monitor *m)
 	ring_buffer__free(m->rb);
 	if (m->shared)
 		munmap(m->shared, m->shared_len);
-	int fds[] = { m->monitor_fd, m->events_fd, m->ring_fd, m->sockets_fd };
+	if (m->active)
+		munmap(m->active, 4096);
+	int fds[] = { m->monitor_fd, m->events_fd, m->ring_fd, m->sockets_fd, m->active_fd };
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
@@ -532,8 +540,8 @@ void rt_monitor_close(struct rt_monitor *m)
 	m->slot = -1;
 }
 
-bool rt_monitor_attached(const struct steer_monitors *m, uint32_t slot)
+bool rt_monitor_attached(const struct steer_monitors *m, uint32_t active, uint32_t slot)
 {
-	return slot < STEER_MONITORS && (m->active & (1u << slot)) &&
+	return slot < STEER_MONITORS && (active & (1u << slot)) &&
 	       m->m[slot].lease_ns > (uint64_t)_now(CLOCK_MONOTONIC);
 }

@@ -71,8 +71,9 @@ struct slot_seen {
 struct rt_monitor {
 	struct rt_state st; /* unlocked: only its directory and namespace are used */
 	int slot; /* ours in the monitor map */
-	int monitor_fd, events_fd, ring_fd, sockets_fd;
+	int monitor_fd, events_fd, ring_fd, sockets_fd, active_fd;
 	struct steer_monitors *shared; /* the monitor map, mmap'ed */
+	uint32_t *active; /* STEER_VAR_MONITORS_ACTIVE: the program's .bss, mmap'ed */
 	size_t shared_len;
 	struct ring_buffer *rb;
 	struct monitor_opts o;
@@ -106,8 +107,8 @@ int rt_monitor_poll(struct rt_monitor *m, int timeout_ms, void (*fn)(void *ctx, 
 		    void *ctx);
 /* Decisions the program could not show us: the ring buffer was full, or over the rate cap. */
 void rt_monitor_dropped(const struct rt_monitor *m, uint64_t *lost, uint64_t *limited);
-/* Whether a monitor holds SLOT: its bit is set and its lease has not run out. */
-bool rt_monitor_attached(const struct steer_monitors *m, uint32_t slot);
+/* Whether a monitor holds SLOT: its bit in ACTIVE is set and its lease has not run out. */
+bool rt_monitor_attached(const struct steer_monitors *m, uint32_t active, uint32_t slot);
 /* Stops the program writing to this monitor; what its ring buffer holds can still be read. */
 void rt_monitor_stop(struct rt_monitor *m);
 /* Gives the slot back. */

@@ -119,6 +119,7 @@ struct rt_status {
 	char problem[PATH_MAX + 512]; /* where the state and the kernel disagree; "" when they agree */
 	struct counters counters; /* every count, surviving re-applies (counters.h) */
 	struct steer_monitors monitors; /* the monitors' slots as the program sees them */
+	uint32_t monitors_active; /* and the bit per slot held (the program's .bss) */
 	bool proxy_known; /* steer proxy has run here since the policy was applied: proxy holds what it said last */
 	bool proxy_running; /* and its pid is still a steer proxy */
 	struct steer_proxy_stats proxy;

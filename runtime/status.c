@@ -184,6 +184,10 @@ int rt_status(const struct rt_target *t, struct rt_status *out)
 	out->unmatched = out->counters.rules[n];
 	uint32_t zero = 0;
 	bpf_map_lookup_elem(monitor, &zero, &out->monitors);
+	state_path(&st, loader_persistent[LOADER_ACTIVE].pin, path);
+	_cleanup_close_ int active = bpf_obj_get(path);
+	if (active < 0 || bpf_map_lookup_elem(active, &zero, &out->monitors_active) < 0)
+		out->monitors_active = 0;
 
 	state_in_netns(&st, _listeners, &socks);
 	state_in_netns(&st, _check_ifaces, out);

@@ -58,6 +58,7 @@
 #define STEER_VAR_SERVICE_SLOT steer_service_slot
 #define STEER_VAR_IFINDEX steer_ifindex
 #define STEER_VAR_GENERATION steer_generation
+#define STEER_VAR_MONITORS_ACTIVE steer_monitors_active /* the program's only .bss variable */
 #define STEER_NAME(x) STEER_NAME_(x)
 #define STEER_NAME_(x) #x
 
@@ -81,8 +82,10 @@ struct steer_rule_record {
 
 /*
  * steer monitor. Each attached monitor has a slot here: its filter, applied
- * in the program, and its own ring buffer (an entry of STEER_MAP_EVENTS). The
- * program reads `active` on every lookup and does nothing more while it is 0.
+ * in the program, and its own ring buffer (an entry of STEER_MAP_EVENTS). A
+ * bit per slot a monitor holds is in STEER_VAR_MONITORS_ACTIVE, the program's
+ * .bss, which outlives it like the maps: every lookup reads that word (a
+ * direct load, no map lookup) and does nothing more while it is 0.
  * A monitor renews its lease about once a second; one killed stops receiving
  * when the lease runs out, and the next monitor takes its slot back.
  */
@@ -145,8 +148,6 @@ struct steer_monitor {
 };
 
 struct steer_monitors {
-	__u32 active; /* bit per slot that a monitor may hold */
-	__u32 pad;
 	struct steer_monitor m[STEER_MONITORS];
 };
 
@@ -244,6 +245,8 @@ struct {
 const volatile __u32 STEER_VAR_SERVICE_SLOT[STEER_NSERVICES + 1];
 const volatile __u32 STEER_VAR_IFINDEX[STEER_NIFACES + 1];
 const volatile __u32 STEER_VAR_GENERATION;
+/* A bit per monitor slot held (steer_abi.h); the loader shares this .bss between programs. */
+volatile __u32 STEER_VAR_MONITORS_ACTIVE;
 
 /*
  * A 32-bit context field, loaded straight from the context pointer. Plain
@@ -363,7 +366,7 @@ __attribute__((noinline)) int steer_monitor_out(struct bpf_sk_lookup *ctx, __u64
 		__u32 key = i; /* i itself stays in a register, where the verifier knows its bounds */
 		void *ring;
 
-		if (!(m->active & (1u << i)) || !steer_wanted(&mon->f, &e))
+		if (!(STEER_VAR_MONITORS_ACTIVE & (1u << i)) || !steer_wanted(&mon->f, &e))
 			continue;
 		/* A monitor too far behind to renew its lease (or gone) is not written to, but it is told. */
 		if (e.ns > mon->lease_ns) {
@@ -464,10 +467,8 @@ int STEER_PROG_LOOKUP(struct bpf_sk_lookup *ctx)
 	if (STEER_D_WHY(d) != STEER_WHY_NONE)
 		steer_count_missed(d);
 #ifndef STEER_NO_MONITOR
-	__u32 zero = 0;
-	struct steer_monitors *m = bpf_map_lookup_elem(&STEER_MAP_MONITOR, &zero);
-	/* While no monitor is attached, this read and branch are all a lookup pays. */
-	if (m && m->active)
+	/* While no monitor is attached, this load and branch are all a lookup pays. */
+	if (STEER_VAR_MONITORS_ACTIVE)
 		steer_monitor_out(ctx, d);
 #endif
 	return d & 1;
