@@ -237,6 +237,33 @@ static void _human_bytes(uint64_t n, char out[16])
 	snprintf(out, 16, u ? "%.1f %s" : "%.0f %s", v, units[u]);
 }
 
+/* One process's row of an --established sample. */
+static void _print_row(const struct out *o, const char *now, const struct est_row *x, double interval)
+{
+	char in[16], out[16], rin[16], rout[16];
+
+	if (o->json) {
+		_cleanup_json_ json_object *j = json_object_new_object();
+		json_object_object_add(j, "time", json_object_new_string(now));
+		json_object_object_add(j, "service", json_object_new_string(x->services));
+		json_object_object_add(j, "pid", json_object_new_int(x->pid));
+		json_object_object_add(j, "comm", json_object_new_string(x->comm));
+		json_object_object_add(j, "cgroup", json_object_new_string(x->cgroup));
+		json_object_object_add(j, "connections", json_object_new_int64(x->conns));
+		json_object_object_add(j, "bytes_in", json_object_new_uint64(x->bytes_in));
+		json_object_object_add(j, "bytes_out", json_object_new_uint64(x->bytes_out));
+		json_object_object_add(j, "bytes_in_per_second", json_object_new_double((double)x->delta_in / interval));
+		json_object_object_add(j, "bytes_out_per_second", json_object_new_double((double)x->delta_out / interval));
+		puts(json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN));
+		return;
+	}
+	_human_bytes(x->bytes_in, in);
+	_human_bytes(x->bytes_out, out);
+	_human_bytes((uint64_t)((double)x->delta_in / interval), rin);
+	_human_bytes((uint64_t)((double)x->delta_out / interval), rout);
+	printf("  %-20s %8d %-16s %6u %12s %12s %12s %12s\n", x->services, x->pid, x->comm, x->conns, in, out, rin, rout);
+}
+
 static int _established(const struct rt_target *t, const struct out *o, double interval)
 {
 	_cleanup_(rt_established_free) struct rt_established e = { 0 };
@@ -245,45 +272,23 @@ static int _established(const struct rt_target *t, const struct out *o, double i
 	uint64_t samples = 0;
 	int r;
 
-	while (!_stop && (!o->limit || samples < o->limit)) {
+	while (!_stop && (!o->limit || samples <= o->limit)) { /* --count N: N samples after the baseline */
 		if ((r = rt_established(t, &e, &rows)) < 0)
 			return cli_fail(r);
-		if (samples++ > 0) { /* the first sample is only the baseline of the rates */
-			char now[40], in[16], outb[16], rin[16], rout[16];
-			struct timespec ts;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			_time(&ts, now);
-			if (!o->json)
-				printf("%s\n  %-20s %8s %-16s %6s %12s %12s %12s %12s\n", now, "SERVICE", "PID", "COMM", "CONNS",
-				       "BYTES IN", "BYTES OUT", "IN/S", "OUT/S");
-			for (size_t i = 0; i < rows.n; i++) {
-				const struct est_row *x = &rows.v[i];
-				if (o->json) {
-					_cleanup_json_ json_object *j = json_object_new_object();
-					json_object_object_add(j, "time", json_object_new_string(now));
-					json_object_object_add(j, "service", json_object_new_string(x->services));
-					json_object_object_add(j, "pid", json_object_new_int(x->pid));
-					json_object_object_add(j, "comm", json_object_new_string(x->comm));
-					json_object_object_add(j, "cgroup", json_object_new_string(x->cgroup));
-					json_object_object_add(j, "connections", json_object_new_int64(x->conns));
-					json_object_object_add(j, "bytes_in", json_object_new_uint64(x->bytes_in));
-					json_object_object_add(j, "bytes_out", json_object_new_uint64(x->bytes_out));
-					json_object_object_add(j, "bytes_in_per_second",
-							       json_object_new_double((double)x->delta_in / interval));
-					json_object_object_add(j, "bytes_out_per_second",
-							       json_object_new_double((double)x->delta_out / interval));
-					puts(json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN));
-					continue;
-				}
-				_human_bytes(x->bytes_in, in);
-				_human_bytes(x->bytes_out, outb);
-				_human_bytes((uint64_t)((double)x->delta_in / interval), rin);
-				_human_bytes((uint64_t)((double)x->delta_out / interval), rout);
-				printf("  %-20s %8d %-16s %6u %12s %12s %12s %12s\n", x->services, x->pid, x->comm, x->conns, in,
-				       outb, rin, rout);
-			}
-			fflush(stdout);
+		if (samples++ == 0) { /* the first sample is only the baseline of the rates */
+			nanosleep(&nap, NULL);
+			continue;
 		}
+		char now[40];
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		_time(&ts, now);
+		if (!o->json)
+			printf("%s\n  %-20s %8s %-16s %6s %12s %12s %12s %12s\n", now, "SERVICE", "PID", "COMM", "CONNS",
+			       "BYTES IN", "BYTES OUT", "IN/S", "OUT/S");
+		for (size_t i = 0; i < rows.n; i++)
+			_print_row(o, now, &rows.v[i], interval);
+		fflush(stdout);
 		nanosleep(&nap, NULL);
 	}
 	return EXIT_OK;

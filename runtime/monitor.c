@@ -158,21 +158,6 @@ static const struct monitor_gen *_gen_by_tag(const struct rt_monitor *m, uint32_
 	return NULL;
 }
 
-/* The program the link runs now: 0 with *ID, -ENOENT when the policy was detached. */
-static int _link_prog(const struct rt_monitor *m, uint32_t *id)
-{
-	char path[PATH_MAX];
-	struct bpf_link_info li = { 0 };
-	uint32_t len = sizeof(li);
-
-	state_path(&m->st, "link", path);
-	_cleanup_close_ int fd = bpf_obj_get(path);
-	if (fd < 0 || bpf_obj_get_info_by_fd(fd, &li, &len) < 0)
-		return -ENOENT;
-	*id = li.prog_id;
-	return 0;
-}
-
 /* Follows a re-apply: the new generation first, the filter rewritten for it. */
 static int _follow(struct rt_monitor *m)
 {
@@ -181,8 +166,8 @@ static int _follow(struct rt_monitor *m)
 	struct steer_monitor_filter f;
 	int r;
 
-	if ((r = _link_prog(m, &id)) < 0)
-		return r;
+	if (state_link_prog(&m->st, &id) < 0)
+		return -ENOENT;
 	if (id == m->current_prog)
 		return 0;
 	if ((r = _gen_load(m, id, &g)) < 0) {

@@ -373,6 +373,16 @@ static int _link_info(const char *path, uint32_t *prog_id, uint32_t *link_id, bo
 	return 0;
 }
 
+int state_link_prog(const struct rt_state *st, uint32_t *prog_id)
+{
+	char path[PATH_MAX];
+	uint32_t link_id;
+	bool attached;
+
+	state_path(st, LINK_PIN, path);
+	return _link_info(path, prog_id, &link_id, &attached);
+}
+
 struct gens_ctx {
 	struct rt_state *st;
 	const struct rt_target *t;

@@ -85,6 +85,8 @@ void state_close(struct rt_state *st);
 void state_path(const struct rt_state *st, const char *name, char out[PATH_MAX]);
 void state_gen_path(const struct rt_state *st, uint32_t prog_id, const char *name, char out[PATH_MAX]);
 
+/* The program the pinned link runs now, read without the lock. 0, or -errno (-ENOENT: nothing applied). */
+int state_link_prog(const struct rt_state *st, uint32_t *prog_id);
 /* The record of generation PROG_ID. 0, or -errno with the message set. */
 int state_record_read(const struct rt_state *st, uint32_t prog_id, struct applied_state *out);
 /* A new generation's directory, and its record pinned in it (the link still runs the old one). */
