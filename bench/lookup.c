@@ -1,30 +1,74 @@
 /*
  * lookup: nanoseconds per sk_lookup run, with BPF_PROG_TEST_RUN, for steer's
  * program and, in the same process on the same contexts, the floors (an empty
- * program; a minimal one: one sockmap lookup and bpf_sk_assign) and a
+ * program; a minimal one: one sockmap lookup and bpf_sk_assign; lpm, the
+ * ideal longest-prefix match on the destination, bench/lpm.bpf.c) and a
  * tubular-style baseline loaded with the policy's rules it can express.
  *
- *   lookup POLICY FLOOR.o TUBULAR.o [--contexts N] [--runs K] [--strategy S]
+ *   lookup POLICY FLOOR.o TUBULAR.o LPM.o [--contexts N] [--runs K] [--strategy S]
  *          [--variant NAME=OBJ.o]... [--monitor] [--per-round]
  *
- * Contexts: three quarters hit a rule (an address inside one of its
- * destination prefixes, a port it takes), the rest random; IPv4 and IPv6 as
- * the policy has them; TCP and UDP as the rules say.
+ * Contexts: backend_sample_tuple()'s, three quarters inside a rule's
+ * destination prefix on a port it takes, the rest random; IPv4 and IPv6 as
+ * the policy has them; TCP and UDP as the rules say. Every figure is given
+ * per family (ip, ip6: that family's contexts) and for both (all: each
+ * family's figure weighted by its share of the contexts).
  *
  * Two figures per program, K rounds each (median, min, max printed):
- *   hot     each of 64 contexts run `repeat` 20000 times: the kernel's own
- *           average per run; data and code stay in cache;
- *   cycled  all N contexts once each, in turn (repeat 1): the lookup data of
- *           one context is cold for the next. The kernel's timer is read
- *           around each single run, so these figures carry its cost too, the
- *           same for every program.
- * The programs are measured interleaved, finely: hot, every program in turn
- * on each context (about a millisecond each); cycled, every program in turn
- * on each block of 256 contexts (the programs' own runs stay consecutive
- * within a block). Each context or block starts with the next program. So
- * the machine's drift falls on all of them alike rather than on whichever
- * happened to run in a slow stretch. A round is one pass over the contexts;
- * each figure is the median over the rounds.
+ *   hot     each of the first 64 contexts of each family run `repeat` 20000
+ *           times: the kernel's average per run (the test run's duration,
+ *           its loop included); data and code stay in cache;
+ *   cycled  every context once, in turn: the lookup data of one context is
+ *           cold for the next. The figure is the program's own run time:
+ *           the kernel's BPF run-time statistics are on for the cycled
+ *           rounds only (BPF_ENABLE_STATS; their clock reads would land in
+ *           the hot figures, so hot rounds they counted, turned on by
+ *           someone else, fail the run), and each program's run_time_ns and
+ *           run_cnt (bpf_prog_info) are read before and after each block:
+ *           delta ns / delta runs, the runs checked to be exactly the
+ *           block's.
+ * Why not the test run's duration for cycled, as before: with repeat 1 it
+ * is the kernel's timer around one run, with the run loop's set-up. Measured
+ * here (Intel Xeon VM, 2026-12-02), the empty program takes 67-76 ns so,
+ * against 44-51 ns by the statistics. The statistics are not free either:
+ * they read sched_clock() before and after the program and update two
+ * counters, which adds about 60 ns a run to a hot loop in this VM, and the
+ * part of the clock reads between the two samples lands inside the window:
+ * that is the empty program's 44-51 ns, warm or cold. So cycled
+ * PROGRAM - empty is what the program itself takes.
+ *
+ * The floors reported before (minimal 53-68 ns hot, 144-184 ns cycled, in
+ * docs/bench/lookup.tsv of 366abb6) were about twice today's (32-41 ns hot
+ * here) not because of the method, sequential with the timer around each
+ * run, but because of the machine: they were taken on an AMD EPYC host (the
+ * report's Machine line then), this VM now runs on an Intel Xeon. Run in
+ * turn on this machine (anycast 1000 and 100000 rules, three runs each), the
+ * lookup of 366abb6 (sequential) gave minimal 31.8-41.5 ns hot and 64.7-98.1
+ * cycled, empty 22.5-28.2 and 60.4-81.8; the interleaved one before this
+ * change 32.2-39.0 and 69.2-92.8, empty 22.1-25.9 and 54.9-68.8: the same
+ * within the VM's drift. The empty program moved less than the minimal one:
+ * minimal - empty was 20.7-33.7 ns hot on the AMD host, 8.6-15.9 here, so
+ * mostly its helper calls (sockmap lookup, bpf_sk_assign, release) cost more
+ * there; why, this machine cannot tell (the return-thunk mitigations of
+ * AMD parts tax every call and return, a guess).
+ *
+ * The programs are measured interleaved, finely: the units of work are the
+ * contexts (hot, about a millisecond each) or blocks of 256 contexts of one
+ * family (cycled; the programs' own runs stay consecutive within a block),
+ * IPv4 and IPv6 alternating, and every program runs each unit in turn,
+ * each unit starting with the next program. So the machine's drift falls on
+ * all of them and both families alike rather than on whichever happened to
+ * run in a slow stretch. A round is one pass over the units; each figure is
+ * the median over the rounds.
+ *
+ * lpm: IPv4 in DPDK rte_lpm's DIR-24-8 (tbl24 and tbl8 groups), IPv6 in the
+ * kernel's LPM trie, over the policy's destination prefixes; each prefix
+ * leads to the first rule with exactly that prefix and its action word
+ * (pass, drop, or the floor's socket for the protocol and family). That is
+ * the ideal longest-prefix match, not the policy's first match: ports,
+ * protocols, sources and rule order are left out. Every context is run
+ * through it once against a reference (a binary search per prefix length)
+ * before measuring.
  *
  * --variant NAME=OBJ.o (repeatable) adds a program NAME: the same built
  * policy (manifest, table data, load-time constants, the same sockets) with
@@ -36,21 +80,26 @@
  * --monitor adds "steer+monitor": another instance of steer's program (the
  * same object, its own maps) with a monitor attached as `steer monitor`
  * attaches one (its slot's active bit, a lease far in the future, an empty
- * filter, a ring buffer in steer_events). The ring buffer holds the events of one call (20000,
- * hot) or one block (256, cycled) and is drained with ring_buffer__consume
- * after each, outside the kernel's timer. Every event is counted and checked
- * against the context it came from; lost or wrong events fail the run.
+ * filter, a ring buffer in steer_events). The ring buffer holds the events of
+ * one call (20000, hot) or one block (256, cycled) and is drained with
+ * ring_buffer__consume after each, outside what is timed. Every event is
+ * counted and checked against the context it came from; lost or wrong events
+ * fail the run.
  *
- * Output: one line per program and figure, tab-separated:
- *   program mode median min max
+ * Output, tab-separated: what steer's program reads of its decision data per
+ * lookup (backend_touched(): distinct 4 KiB pages and 64-byte lines, median
+ * and worst over the contexts of the family),
+ *   #touch family pages_median pages_worst lines_median lines_worst
+ * then one line per program, figure and family (ip, ip6, all):
+ *   program mode family median min max
  * then, with variants or --monitor, one line per pair measured in the same
  * rounds, the ratio of each round's figures:
- *   #ratio A/B mode median ci_lo ci_hi min max ratio-of-medians
+ *   #ratio A/B mode family median ci_lo ci_hi min max ratio-of-medians
  * (steer/VARIANT for each variant, then VARIANT/LATER-VARIANT for each pair of
  * variants in the order given, then steer+monitor/steer; ci: the 95 %
  * confidence interval of the median from order statistics, 0 when there are
  * too few rounds). --per-round also prints every figure as
- *   #round round mode program ns
+ *   #round round mode family program ns
  */
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
@@ -67,6 +116,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backend.h"
 #include "diag.h"
 #include "eval.h"
 #include "frontend.h"
@@ -75,16 +125,7 @@
 #include "loader.h"
 #include "testrun.h"
 
-static uint64_t _state = 0x243f6a8885a308d3ull;
-
-static uint64_t _rand(void)
-{
-	uint64_t z = (_state += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
+#include "lpm.h"
 
 static void _ctx(const struct tuple *t, struct bpf_sk_lookup *c)
 {
@@ -102,49 +143,31 @@ static void _ctx(const struct tuple *t, struct bpf_sk_lookup *c)
 	c->local_port = t->dport;
 }
 
-/* A context that hits a random rule with a destination, or a random one. */
-static struct tuple _tuple(const struct ir_policy *p)
-{
-	struct tuple t = { .proto = _rand() & 1 ? PROTO_TCP : PROTO_UDP, .family = (uint8_t)(_rand() % 5 == 0) };
-
-	t.dst = ((u128)_rand() << 64 | _rand()) & fam_max(t.family);
-	t.src = ((u128)_rand() << 64 | _rand()) & fam_max(t.family);
-	t.dport = (uint16_t)(1 + _rand() % 65535);
-	t.sport = (uint16_t)(1024 + _rand() % 60000);
-	if (!p->nrules || _rand() % 4 == 0)
-		return t;
-	for (int tries = 0; tries < 64; tries++) {
-		const struct ir_rule *r = &p->rules[_rand() % p->nrules];
-		int fam = r->m.dst[FAM_V6].n && (!r->m.dst[FAM_V4].n || _rand() & 1) ? FAM_V6 : FAM_V4;
-		const struct pfx_list *l = &r->m.dst[fam];
-		if (!l->n)
-			continue;
-		const struct prefix *x = &l->v[_rand() % l->n];
-		t.family = (uint8_t)fam;
-		t.dst = x->addr | ((((u128)_rand() << 64) | _rand()) & (prefix_last(x) - x->addr));
-		t.src = ((u128)_rand() << 64 | _rand()) & fam_max(fam);
-		t.proto = r->m.protos & PROTO_TCP ? PROTO_TCP : PROTO_UDP;
-		if (r->m.dport.n) {
-			const struct port_range *pr = &r->m.dport.v[_rand() % r->m.dport.n];
-			t.dport = (uint16_t)(pr->lo + _rand() % ((uint32_t)pr->hi - pr->lo + 1));
-		}
-		break;
-	}
-	return t;
-}
-
-#define HOT_CONTEXTS 64
+#define HOT_CONTEXTS 64 /* per family */
 #define HOT_REPEAT 20000
 #define CYCLED_BLOCK 256
 #define MAX_PROGS 16
 
-/* A program measured: its figures per round, [hot] and [cycled]. */
+enum { MODE_HOT, MODE_CYCLED, MODE__COUNT };
+static const char *const _mode_name[MODE__COUNT] = { "hot", "cycled" };
+/* The figures: one per family (enum family), then one over every context. */
+#define FIG_ALL FAM__COUNT
+#define NFIGS (FAM__COUNT + 1)
+static const char *const _fig_name[NFIGS] = { "ip", "ip6", "all" };
+
+/* The contexts, per family. */
+struct ctxs {
+	struct bpf_sk_lookup *c[FAM__COUNT];
+	unsigned n[FAM__COUNT];
+};
+
+/* A program measured: its figures per round, [mode][figure]. */
 struct prog {
 	const char *name;
 	int fd;
 	bool monitor; /* steer's program, with the harness's monitor attached while it is measured */
 	bool variant; /* a --variant: compared with steer */
-	double *v[2]; /* per round */
+	double *v[MODE__COUNT][NFIGS]; /* per round */
 };
 
 /*
@@ -227,63 +250,118 @@ static void _monitor_active(bool on)
 	__atomic_store_n(_mon.active, on ? 1u : 0u, __ATOMIC_SEQ_CST);
 }
 
-/*
- * P on contexts FIRST..FIRST+COUNT-1 in turn, REPEAT times each (one
- * BPF_PROG_TEST_RUN call per context): the sum of the kernel's per-run
- * averages. With the harness's monitor, attached for these calls only.
- */
-static double _block(const struct prog *p, const struct bpf_sk_lookup *ctxs, unsigned first, unsigned count,
-		     uint32_t repeat)
+/* The program's run-time statistics so far (BPF_ENABLE_STATS). */
+static void _prog_stats(int fd, uint64_t *ns, uint64_t *cnt)
 {
+	struct bpf_prog_info info;
+	uint32_t len = sizeof(info);
+
+	memset(&info, 0, sizeof(info));
+	if (bpf_obj_get_info_by_fd(fd, &info, &len) < 0) {
+		fprintf(stderr, "lookup: BPF_OBJ_GET_INFO_BY_FD: %s\n", strerror(errno));
+		exit(1);
+	}
+	*ns = info.run_time_ns;
+	*cnt = info.run_cnt;
+}
+
+/* What one program's runs on a block cost: ns over runs is its figure. */
+struct cost {
+	double ns, runs;
+};
+
+/*
+ * P on contexts CTXS[0..COUNT) in turn (one BPF_PROG_TEST_RUN call each).
+ * Hot: REPEAT runs each, the sum of the kernel's per-run averages over COUNT
+ * contexts. Cycled: one run each, the program's own time from its run-time
+ * statistics, read before and after. With the harness's monitor, attached for
+ * these calls only.
+ */
+static struct cost _block(const struct prog *p, const struct bpf_sk_lookup *ctxs, unsigned count, bool hot)
+{
+	uint32_t repeat = hot ? HOT_REPEAT : 1;
+	uint64_t ns0 = 0, cnt0 = 0, ns1, cnt1;
+	struct cost r = { 0, count };
 	struct bpf_sk_lookup c;
-	double total = 0;
 
 	if (p->monitor) {
-		_mon.ctxs = ctxs + first;
+		_mon.ctxs = ctxs;
 		_mon.next = 0;
 		_mon.per = repeat;
 		_monitor_active(true);
 	}
-	for (unsigned i = first; i < first + count; i++) {
+	if (!hot)
+		_prog_stats(p->fd, &ns0, &cnt0);
+	for (unsigned i = 0; i < count; i++) {
 		LIBBPF_OPTS(bpf_test_run_opts, o, .ctx_in = &c, .ctx_size_in = sizeof(c), .repeat = repeat);
 		c = ctxs[i];
 		if (bpf_prog_test_run_opts(p->fd, &o) < 0) {
 			fprintf(stderr, "lookup: BPF_PROG_TEST_RUN: %s\n", strerror(errno));
 			exit(1);
 		}
-		total += o.duration;
-		if (p->monitor && repeat > 1)
+		r.ns += o.duration;
+		if (p->monitor && hot)
 			_drain(); /* one call's events, outside the kernel's timer */
+	}
+	if (!hot) {
+		_prog_stats(p->fd, &ns1, &cnt1);
+		/* Exactly these runs counted, or the figure is not this block's. */
+		if (cnt1 - cnt0 != count) {
+			fprintf(stderr, "lookup: %s: the run-time statistics counted %llu runs, not %u\n", p->name,
+				(unsigned long long)(cnt1 - cnt0), count);
+			exit(1);
+		}
+		r.ns = (double)(ns1 - ns0);
 	}
 	if (p->monitor) {
 		_monitor_active(false);
 		_drain();
 		_mon.runs += (uint64_t)count * repeat;
 	}
-	return total;
+	return r;
 }
 
 /*
- * One round of every program: ns per run, into OUT[program]. Hot: the 64
- * contexts, 20000 runs each, every program in turn on each context. Cycled:
- * the N contexts in blocks of CYCLED_BLOCK, every program in turn running the
- * whole block once. Each context (block) starts with the next program: drift
- * on any time scale longer than a few milliseconds falls on all alike.
+ * One round of every program: ns per run, into OUT[program][figure]. The
+ * units of work are the families' contexts (hot: the first 64 of each, 20000
+ * runs each) or blocks of CYCLED_BLOCK contexts (cycled: all of them, once),
+ * IPv4 and IPv6 alternating; every program in turn runs each unit, and each
+ * unit starts with the next program: drift on any time scale longer than a
+ * few milliseconds falls on all alike, and on both families.
  */
-static void _round(const struct prog *ps, unsigned np, const struct bpf_sk_lookup *ctxs, unsigned n, bool hot,
-		   unsigned round, double *out)
+static void _round(const struct prog *ps, unsigned np, const struct ctxs *cs, bool hot, unsigned round,
+		   double out[][NFIGS])
 {
-	unsigned count = hot ? (n < HOT_CONTEXTS ? n : HOT_CONTEXTS) : n, block = hot ? 1 : CYCLED_BLOCK;
-	double total[MAX_PROGS] = { 0 };
+	unsigned block = hot ? 1 : CYCLED_BLOCK, limit[FAM__COUNT], most = 0, k = 0;
+	struct cost total[MAX_PROGS][FAM__COUNT] = { 0 };
 
-	for (unsigned first = 0, k = 0; first < count; first += block, k++)
-		for (unsigned j = 0; j < np; j++) {
-			unsigned x = (round + k + j) % np;
-			total[x] += _block(&ps[x], ctxs, first, count - first < block ? count - first : block,
-					   hot ? HOT_REPEAT : 1);
+	for (int fam = 0; fam < FAM__COUNT; fam++) {
+		limit[fam] = hot && cs->n[fam] > HOT_CONTEXTS ? HOT_CONTEXTS : cs->n[fam];
+		if (limit[fam] > most)
+			most = limit[fam];
+	}
+	for (unsigned first = 0; first < most; first += block)
+		for (int fam = 0; fam < FAM__COUNT; fam++) {
+			if (first >= limit[fam])
+				continue;
+			unsigned count = limit[fam] - first < block ? limit[fam] - first : block;
+			for (unsigned j = 0; j < np; j++) {
+				unsigned x = (round + k + j) % np;
+				struct cost c = _block(&ps[x], cs->c[fam] + first, count, hot);
+				total[x][fam].ns += c.ns;
+				total[x][fam].runs += c.runs;
+			}
+			k++;
 		}
-	for (unsigned x = 0; x < np; x++)
-		out[x] = total[x] / count;
+	/* All: each family weighted by its share of the contexts, hot as cycled. */
+	for (unsigned x = 0; x < np; x++) {
+		double all = 0;
+		for (int fam = 0; fam < FAM__COUNT; fam++) {
+			out[x][fam] = total[x][fam].runs ? total[x][fam].ns / total[x][fam].runs : 0;
+			all += out[x][fam] * cs->n[fam];
+		}
+		out[x][FIG_ALL] = all / (cs->n[FAM_V4] + cs->n[FAM_V6]);
+	}
 }
 
 static int _cmp_double(const void *a, const void *b)
@@ -320,7 +398,7 @@ static void _median_ci(double *v, size_t n, double *med, double *ci_lo, double *
 }
 
 /* A's figures over B's, round by round: median, its interval, min, max; and the ratio of the medians. */
-static void _ratio(const struct prog *a, const struct prog *b, int mode, unsigned k)
+static void _ratio(const struct prog *a, const struct prog *b, int mode, int fig, unsigned k)
 {
 	double *q = calloc(k, sizeof(double)), *va = calloc(k, sizeof(double)), *vb = calloc(k, sizeof(double));
 	double med, lo, hi, ma, mb, x, y, ci_lo, ci_hi;
@@ -328,66 +406,102 @@ static void _ratio(const struct prog *a, const struct prog *b, int mode, unsigne
 	if (!q || !va || !vb)
 		exit(1);
 	for (unsigned i = 0; i < k; i++) {
-		q[i] = a->v[mode][i] / b->v[mode][i];
-		va[i] = a->v[mode][i];
-		vb[i] = b->v[mode][i];
+		q[i] = a->v[mode][fig][i] / b->v[mode][fig][i];
+		va[i] = a->v[mode][fig][i];
+		vb[i] = b->v[mode][fig][i];
 	}
 	_median_ci(q, k, &med, &ci_lo, &ci_hi);
 	lo = q[0];
 	hi = q[k - 1];
 	_stats(va, k, &ma, &x, &y);
 	_stats(vb, k, &mb, &x, &y);
-	printf("#ratio\t%s/%s\t%s\t%.4f\t%.4f\t%.4f\t%.4f\t%.4f\t%.4f\n", a->name, b->name, mode ? "cycled" : "hot", med,
-	       ci_lo, ci_hi, lo, hi, ma / mb);
+	printf("#ratio\t%s/%s\t%s\t%s\t%.4f\t%.4f\t%.4f\t%.4f\t%.4f\t%.4f\n", a->name, b->name, _mode_name[mode],
+	       _fig_name[fig], med, ci_lo, ci_hi, lo, hi, ma / mb);
 	free(q);
 	free(va);
 	free(vb);
 }
 
-/* Every program, K interleaved rounds per figure (hot, then cycled), after a warm-up round. */
-static void _report(struct prog *ps, unsigned np, const struct bpf_sk_lookup *ctxs, unsigned n, unsigned k,
-		    bool per_round)
+/* The runs of every program the run-time statistics have counted so far. */
+static uint64_t _counted(const struct prog *ps, unsigned np)
 {
-	for (int mode = 0; mode < 2; mode++) {
-		bool hot = mode == 0;
-		double fig[MAX_PROGS];
+	uint64_t sum = 0, ns, cnt;
+
+	for (unsigned j = 0; j < np; j++) {
+		_prog_stats(ps[j].fd, &ns, &cnt);
+		sum += cnt;
+	}
+	return sum;
+}
+
+/*
+ * Every program, K interleaved rounds per figure (hot, then cycled), after a
+ * warm-up round. The run-time statistics are on for the cycled rounds only:
+ * their two clock reads per run would be in the hot figures, so hot rounds
+ * the statistics counted (someone else turned them on) fail the run.
+ */
+static void _report(struct prog *ps, unsigned np, const struct ctxs *cs, unsigned k, bool per_round)
+{
+	for (int mode = 0; mode < MODE__COUNT; mode++) {
+		bool hot = mode == MODE_HOT;
+		double fig[MAX_PROGS][NFIGS];
+		uint64_t counted = _counted(ps, np);
+		int stats = -1;
 		for (unsigned j = 0; j < np; j++)
-			if (!(ps[j].v[mode] = calloc(k, sizeof(double))))
-				exit(1);
-		_round(ps, np, ctxs, n, hot, 0, fig); /* warm up */
+			for (int f = 0; f < NFIGS; f++)
+				if (!(ps[j].v[mode][f] = calloc(k, sizeof(double))))
+					exit(1);
+		if (!hot && (stats = bpf_enable_stats(BPF_STATS_RUN_TIME)) < 0) {
+			fprintf(stderr, "lookup: cannot enable the BPF run-time statistics: %s\n", strerror(errno));
+			exit(1);
+		}
+		_round(ps, np, cs, hot, 0, fig); /* warm up */
 		for (unsigned i = 0; i < k; i++) {
-			_round(ps, np, ctxs, n, hot, i, fig);
+			_round(ps, np, cs, hot, i, fig);
 			for (unsigned j = 0; j < np; j++)
-				ps[j].v[mode][i] = fig[j];
+				for (int f = 0; f < NFIGS; f++)
+					ps[j].v[mode][f][i] = fig[j][f];
 		}
-		if (per_round)
-			for (unsigned i = 0; i < k; i++)
-				for (unsigned j = 0; j < np; j++)
-					printf("#round\t%u\t%s\t%s\t%.2f\n", i + 1, hot ? "hot" : "cycled", ps[j].name, ps[j].v[mode][i]);
-		const struct prog *steer = NULL;
-		for (unsigned j = 0; j < np; j++)
-			if (strcmp(ps[j].name, "steer") == 0)
-				steer = &ps[j];
-		for (unsigned j = 0; j < np; j++) {
-			double *v = calloc(k, sizeof(double)), med, lo, hi;
-			if (!v)
-				exit(1);
-			memcpy(v, ps[j].v[mode], k * sizeof(double));
-			_stats(v, k, &med, &lo, &hi);
-			printf("%s\t%s\t%.1f\t%.1f\t%.1f\n", ps[j].name, hot ? "hot" : "cycled", med, lo, hi);
-			free(v);
+		if (stats >= 0)
+			close(stats);
+		if (hot && _counted(ps, np) != counted) {
+			fprintf(stderr, "lookup: the kernel's BPF run-time statistics were on during the hot rounds (another "
+					"process, or sysctl kernel.bpf_stats_enabled): their clock reads are in the figures\n");
+			exit(1);
 		}
-		/* The pairs: steer against each variant, each variant against the later ones, steer+monitor against steer. */
-		for (unsigned j = 0; j < np && steer; j++)
-			if (ps[j].variant)
-				_ratio(steer, &ps[j], mode, k);
-		for (unsigned i = 0; i < np; i++)
-			for (unsigned j = i + 1; j < np; j++)
-				if (ps[i].variant && ps[j].variant)
-					_ratio(&ps[i], &ps[j], mode, k);
-		for (unsigned j = 0; j < np && steer; j++)
-			if (ps[j].monitor)
-				_ratio(&ps[j], steer, mode, k);
+		for (int f = 0; f < NFIGS; f++) {
+			if (f != FIG_ALL && !cs->n[f])
+				continue;
+			if (per_round)
+				for (unsigned i = 0; i < k; i++)
+					for (unsigned j = 0; j < np; j++)
+						printf("#round\t%u\t%s\t%s\t%s\t%.2f\n", i + 1, _mode_name[mode], _fig_name[f],
+						       ps[j].name, ps[j].v[mode][f][i]);
+			const struct prog *steer = NULL;
+			for (unsigned j = 0; j < np; j++)
+				if (strcmp(ps[j].name, "steer") == 0)
+					steer = &ps[j];
+			for (unsigned j = 0; j < np; j++) {
+				double *v = calloc(k, sizeof(double)), med, lo, hi;
+				if (!v)
+					exit(1);
+				memcpy(v, ps[j].v[mode][f], k * sizeof(double));
+				_stats(v, k, &med, &lo, &hi);
+				printf("%s\t%s\t%s\t%.1f\t%.1f\t%.1f\n", ps[j].name, _mode_name[mode], _fig_name[f], med, lo, hi);
+				free(v);
+			}
+			/* The pairs: steer against each variant, each variant against the later ones, steer+monitor against steer. */
+			for (unsigned j = 0; j < np && steer; j++)
+				if (ps[j].variant)
+					_ratio(steer, &ps[j], mode, f, k);
+			for (unsigned i = 0; i < np; i++)
+				for (unsigned j = i + 1; j < np; j++)
+					if (ps[i].variant && ps[j].variant)
+						_ratio(&ps[i], &ps[j], mode, f, k);
+			for (unsigned j = 0; j < np && steer; j++)
+				if (ps[j].monitor)
+					_ratio(&ps[j], steer, mode, f, k);
+		}
 		fflush(stdout);
 	}
 }
@@ -577,6 +691,211 @@ static unsigned long _load_tubular(const struct ir_policy *p, int map)
 	return n;
 }
 
+static int _u32_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* A destination prefix of the policy and the first rule that has it, exactly. */
+struct lpm_pfx {
+	u128 addr;
+	uint32_t rule;
+	uint8_t family, len;
+};
+
+static int _lpm_cmp(const void *a, const void *b)
+{
+	const struct lpm_pfx *x = a, *y = b;
+
+	if (x->family != y->family)
+		return x->family < y->family ? -1 : 1;
+	if (x->len != y->len)
+		return x->len < y->len ? -1 : 1;
+	if (x->addr != y->addr)
+		return x->addr < y->addr ? -1 : 1;
+	return (x->rule > y->rule) - (x->rule < y->rule);
+}
+
+/* Every destination prefix of P once, with its first rule; by family, then length, then address. */
+static struct lpm_pfx *_lpm_prefixes(const struct ir_policy *p, size_t *n)
+{
+	size_t total = 0, k = 0;
+
+	for (uint32_t i = 0; i < p->nrules; i++)
+		total += p->rules[i].m.dst[FAM_V4].n + p->rules[i].m.dst[FAM_V6].n;
+	struct lpm_pfx *v = calloc(total ? total : 1, sizeof(*v));
+	if (!v)
+		exit(1);
+	for (uint32_t i = 0; i < p->nrules; i++)
+		for (int fam = 0; fam < FAM__COUNT; fam++)
+			for (uint32_t j = 0; j < p->rules[i].m.dst[fam].n; j++) {
+				const struct prefix *x = &p->rules[i].m.dst[fam].v[j];
+				v[k++] = (struct lpm_pfx){ .addr = x->addr, .rule = i, .family = (uint8_t)fam, .len = x->len };
+			}
+	qsort(v, total, sizeof(*v), _lpm_cmp);
+	k = 0;
+	for (size_t i = 0; i < total; i++)
+		if (!k || v[k - 1].family != v[i].family || v[k - 1].len != v[i].len || v[k - 1].addr != v[i].addr)
+			v[k++] = v[i];
+	*n = k;
+	return v;
+}
+
+/* The rule of the longest of V[0..n) holding ADDR of FAMILY, or -1: the reference, by binary search per length. */
+static int64_t _lpm_ref(const struct lpm_pfx *v, size_t n, int family, u128 addr)
+{
+	for (int len = (int)fam_width(family); len >= 0; len--) {
+		u128 mask = len ? fam_max(family) & ~(((u128)1 << (fam_width(family) - len)) - 1) : 0;
+		struct lpm_pfx key = { .addr = addr & mask, .family = (uint8_t)family, .len = (uint8_t)len };
+		size_t lo = 0, hi = n;
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			struct lpm_pfx m = v[mid];
+			m.rule = 0;
+			if (_lpm_cmp(&m, &key) < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo < n && v[lo].family == family && v[lo].len == len && v[lo].addr == key.addr)
+			return v[lo].rule;
+	}
+	return -1;
+}
+
+static uint32_t _lpm_action(const struct ir_rule *r)
+{
+	return r->act.kind == ACT_DROP ? LPM_DROP : r->act.kind == ACT_PASS ? LPM_PASS : LPM_SOCKET;
+}
+
+/* The bytes of an mmapable array map: the kernel rounds each value up to 8 bytes. */
+static size_t _lpm_map_len(struct bpf_map *m)
+{
+	return (((size_t)bpf_map__value_size(m) + 7) / 8 * 8 * bpf_map__max_entries(m) + 4095) / 4096 * 4096;
+}
+
+/* An mmapable array map of OBJ, mapped. */
+static uint32_t *_lpm_map(struct bpf_object *obj, const char *name)
+{
+	struct bpf_map *m = bpf_object__find_map_by_name(obj, name);
+	void *a = mmap(NULL, _lpm_map_len(m), PROT_READ | PROT_WRITE, MAP_SHARED, bpf_map__fd(m), 0);
+
+	if (a == MAP_FAILED) {
+		fprintf(stderr, "lookup: cannot map %s: %s\n", name, strerror(errno));
+		exit(1);
+	}
+	return a;
+}
+
+static void _lpm_unmap(struct bpf_object *obj, const char *name, uint32_t *a)
+{
+	munmap(a, _lpm_map_len(bpf_object__find_map_by_name(obj, name)));
+}
+
+/*
+ * Opens LPM.o, sizes its maps for P's destination prefixes V[0..n), loads it
+ * and fills them: tbl24 with the prefixes up to /24 from the shortest, so a
+ * longer one overwrites what it covers; then each longer one in a tbl8 group
+ * of its /24, which starts as a copy of the /24's entry; the IPv6 prefixes
+ * into the trie; each rule's action word.
+ */
+static struct bpf_object *_lpm_load(const char *path, const struct ir_policy *p, const struct lpm_pfx *v, size_t n)
+{
+	struct bpf_object *obj = bpf_object__open_file(path, NULL);
+	uint32_t *keys = calloc(n ? n : 1, sizeof(uint32_t)), ngroups = 0, nkeys = 0, n6 = 0;
+
+	if (!obj || !keys) {
+		fprintf(stderr, "lookup: cannot open %s: %s\n", path, strerror(errno));
+		exit(1);
+	}
+	for (size_t i = 0; i < n; i++)
+		if (v[i].family == FAM_V4 && v[i].len > 24)
+			keys[nkeys++] = (uint32_t)(v[i].addr >> 8);
+		else if (v[i].family == FAM_V6)
+			n6++;
+	qsort(keys, nkeys, sizeof(uint32_t), _u32_cmp);
+	for (uint32_t i = 0; i < nkeys; i++)
+		ngroups += !i || keys[i] != keys[i - 1];
+	free(keys);
+	if (bpf_map__set_max_entries(bpf_object__find_map_by_name(obj, "lpm_tbl8"), ngroups ? ngroups : 1) < 0 ||
+	    bpf_map__set_max_entries(bpf_object__find_map_by_name(obj, "lpm_tbl6"), n6 ? n6 : 1) < 0 ||
+	    bpf_map__set_max_entries(bpf_object__find_map_by_name(obj, "lpm_actions"), p->nrules ? p->nrules : 1) < 0 ||
+	    bpf_object__load(obj) < 0) {
+		fprintf(stderr, "lookup: cannot load %s: %s\n", path, strerror(errno));
+		exit(1);
+	}
+	uint32_t *tbl24 = _lpm_map(obj, "lpm_tbl24"), *tbl8 = _lpm_map(obj, "lpm_tbl8");
+	uint32_t *act = _lpm_map(obj, "lpm_actions"), g = 0;
+	int trie = bpf_map__fd(bpf_object__find_map_by_name(obj, "lpm_tbl6"));
+	for (size_t i = 0; i < n; i++) {
+		const struct lpm_pfx *x = &v[i];
+		if (x->family == FAM_V6) {
+			struct {
+				uint32_t prefixlen;
+				uint8_t addr[16];
+			} key = { .prefixlen = x->len };
+			addr_to_bytes(x->addr, FAM_V6, key.addr);
+			if (bpf_map_update_elem(trie, &key, &x->rule, BPF_NOEXIST) < 0) {
+				fprintf(stderr, "lookup: cannot fill lpm_tbl6: %s\n", strerror(errno));
+				exit(1);
+			}
+			continue;
+		}
+		uint32_t a = (uint32_t)x->addr;
+		if (x->len <= 24) {
+			for (uint32_t e = a >> 8, end = e + (1u << (24 - x->len)); e < end; e++)
+				tbl24[e] = LPM_VALID | x->rule;
+			continue;
+		}
+		uint32_t *t = &tbl24[a >> 8];
+		if (!(*t & LPM_GROUP)) {
+			for (uint32_t e = 0; e < LPM_CHUNK; e++)
+				tbl8[g * LPM_CHUNK + e] = *t;
+			*t = LPM_GROUP | g++;
+		}
+		uint32_t *group = &tbl8[(*t & LPM_INDEX) * LPM_CHUNK];
+		for (uint32_t e = a & 255, end = e + (1u << (32 - x->len)); e < end; e++)
+			group[e] = LPM_VALID | x->rule;
+	}
+	for (uint32_t i = 0; i < p->nrules; i++)
+		act[2 * i] = _lpm_action(&p->rules[i]); /* a u32 in 8 bytes */
+	_lpm_unmap(obj, "lpm_tbl24", tbl24);
+	_lpm_unmap(obj, "lpm_tbl8", tbl8);
+	_lpm_unmap(obj, "lpm_actions", act);
+	fprintf(stderr, "lookup: lpm: %zu IPv4 prefixes (%u tbl8 groups), %u IPv6 prefixes\n", n - n6, ngroups, n6);
+	return obj;
+}
+
+/*
+ * Runs every context through the lpm program once against the reference: the
+ * longest prefix's rule, its action (a socket assigned for a service). 0 when
+ * they agree everywhere.
+ */
+static int _lpm_check(int fd, const struct ir_policy *p, const struct lpm_pfx *v, size_t n, const struct tuple *tps,
+		      const struct bpf_sk_lookup *ctxs, unsigned nctx)
+{
+	for (unsigned i = 0; i < nctx; i++) {
+		struct bpf_sk_lookup c = ctxs[i];
+		LIBBPF_OPTS(bpf_test_run_opts, o, .ctx_in = &c, .ctx_size_in = sizeof(c), .ctx_out = &c,
+			    .ctx_size_out = sizeof(c));
+		int64_t rule = _lpm_ref(v, n, tps[i].family, tps[i].dst);
+		uint32_t act = rule < 0 ? LPM_PASS : _lpm_action(&p->rules[rule]);
+		if (bpf_prog_test_run_opts(fd, &o) < 0) {
+			fprintf(stderr, "lookup: BPF_PROG_TEST_RUN: %s\n", strerror(errno));
+			return -1;
+		}
+		if (o.retval != (act == LPM_DROP ? SK_DROP : SK_PASS) || (c.cookie != 0) != (act == LPM_SOCKET)) {
+			fprintf(stderr,
+				"lookup: lpm decides context %u wrongly (return %u, socket %llu; the longest prefix's rule: %lld)\n", i,
+				o.retval, (unsigned long long)c.cookie, (long long)rule);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 static struct bpf_object *_open(const char *path)
 {
 	struct bpf_object *obj = bpf_object__open_file(path, NULL);
@@ -606,7 +925,7 @@ int main(int argc, char **argv)
 		char *name;
 		const char *path;
 		struct rt_program prog;
-	} variants[MAX_PROGS - 5];
+	} variants[MAX_PROGS - 6];
 	bool monitor = false, per_round = false;
 	int c;
 
@@ -643,8 +962,8 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	if (argc - optind != 3 || !n || !k) {
-		fprintf(stderr, "usage: lookup POLICY FLOOR.o TUBULAR.o [--contexts N] [--runs K] [--strategy S]\n"
+	if (argc - optind != 4 || !n || !k) {
+		fprintf(stderr, "usage: lookup POLICY FLOOR.o TUBULAR.o LPM.o [--contexts N] [--runs K] [--strategy S]\n"
 				"              [--variant NAME=OBJ.o]... [--monitor] [--per-round]\n");
 		return 1;
 	}
@@ -656,11 +975,18 @@ int main(int argc, char **argv)
 	}
 	const struct ir_policy *p = &fe.ir;
 	struct bpf_sk_lookup *ctxs = calloc(n, sizeof(*ctxs));
-	if (!ctxs)
+	struct tuple *tps = calloc(n, sizeof(*tps));
+	struct ctxs cs = { 0 };
+	uint64_t state = 0x243f6a8885a308d3ull;
+	for (int fam = 0; fam < FAM__COUNT; fam++)
+		if (!(cs.c[fam] = calloc(n, sizeof(*ctxs))))
+			return 1;
+	if (!ctxs || !tps)
 		return 1;
 	for (unsigned i = 0; i < n; i++) {
-		struct tuple t = _tuple(p);
-		_ctx(&t, &ctxs[i]);
+		tps[i] = backend_sample_tuple(p, &state);
+		_ctx(&tps[i], &ctxs[i]);
+		cs.c[tps[i].family][cs.n[tps[i].family]++] = ctxs[i];
 	}
 
 	/* steer's program: built, compiled and loaded as `steer eval --bpf` does, in a private netns. */
@@ -673,6 +999,16 @@ int main(int argc, char **argv)
 		fprintf(stderr, "lookup: cannot load steer's program: %s\n", error_message());
 		return 1;
 	}
+	/* What steer's program reads of its decision data for these contexts. */
+	struct backend_touch touch[FAM__COUNT];
+	if (backend_touched(p, bo.strategy, tps, n, touch) < 0) {
+		fprintf(stderr, "lookup: cannot count the pages and lines per lookup\n");
+		return 1;
+	}
+	for (int fam = 0; fam < FAM__COUNT; fam++)
+		if (touch[fam].n)
+			printf("#touch\t%s\t%u\t%u\t%u\t%u\n", _fig_name[fam], touch[fam].pages_median, touch[fam].pages_worst,
+			       touch[fam].lines_median, touch[fam].lines_worst);
 	for (unsigned v = 0; v < nvariants; v++)
 		if (_load_variant(&tr, &b, variants[v].path, &variants[v].prog) < 0 ||
 		    _same_decisions(tr.prog_fd, bpf_program__fd(loader_prog(&variants[v].prog, STEER_NAME(STEER_PROG_LOOKUP))),
@@ -710,16 +1046,28 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	unsigned long bindings = _load_tubular(p, bpf_map__fd(bpf_object__find_map_by_name(tub, "tub_bindings")));
-	fprintf(stderr, "lookup: %u rules, strategy %s, %u contexts, %lu tubular bindings, %u rounds\n", p->nrules,
-		strategy_name(b.m.strategy), n, bindings, k);
+	size_t npfx;
+	struct lpm_pfx *pfx = _lpm_prefixes(p, &npfx);
+	struct bpf_object *lpm = _lpm_load(argv[optind + 3], p, pfx, npfx);
+	int lpm_fd = bpf_program__fd(bpf_object__find_program_by_name(lpm, "lpm"));
+	if (_fill_sockets(bpf_map__fd(bpf_object__find_map_by_name(lpm, "lpm_sockets")), 0) < 0) {
+		fprintf(stderr, "lookup: cannot create the lpm floor's sockets: %s\n", strerror(errno));
+		return 1;
+	}
+	if (_lpm_check(lpm_fd, p, pfx, npfx, tps, ctxs, n) < 0)
+		return 1;
+	free(pfx);
+	fprintf(stderr, "lookup: %u rules, strategy %s, %u contexts (%u IPv4, %u IPv6), %lu tubular bindings, %u rounds\n",
+		p->nrules, strategy_name(b.m.strategy), n, cs.n[FAM_V4], cs.n[FAM_V6], bindings, k);
 
 	struct prog ps[MAX_PROGS] = {
 		{ .name = "empty", .fd = bpf_program__fd(bpf_object__find_program_by_name(floor, "empty")) },
 		{ .name = "minimal", .fd = bpf_program__fd(bpf_object__find_program_by_name(floor, "minimal")) },
+		{ .name = "lpm", .fd = lpm_fd },
 		{ .name = "steer", .fd = tr.prog_fd },
 		{ .name = "tubular", .fd = bpf_program__fd(bpf_object__find_program_by_name(tub, "tubular")) },
 	};
-	unsigned np = 4;
+	unsigned np = 5;
 	for (unsigned v = 0; v < nvariants; v++)
 		ps[np++] = (struct prog){ .name = variants[v].name,
 					  .fd = bpf_program__fd(loader_prog(&variants[v].prog, STEER_NAME(STEER_PROG_LOOKUP))),
@@ -728,7 +1076,7 @@ int main(int argc, char **argv)
 		ps[np++] = (struct prog){ .name = "steer+monitor",
 					  .fd = bpf_program__fd(loader_prog(&monprog, STEER_NAME(STEER_PROG_LOOKUP))),
 					  .monitor = true };
-	_report(ps, np, ctxs, n, k, per_round);
+	_report(ps, np, &cs, k, per_round);
 
 	int rc = 0;
 	if (monitor) {
@@ -744,19 +1092,23 @@ int main(int argc, char **argv)
 		close(_mon.ring_fd);
 		munmap(_mon.shared, _mon.shared_len);
 	}
-	for (unsigned j = 0; j < np; j++) {
-		free(ps[j].v[0]);
-		free(ps[j].v[1]);
-	}
+	for (unsigned j = 0; j < np; j++)
+		for (int mode = 0; mode < MODE__COUNT; mode++)
+			for (int f = 0; f < NFIGS; f++)
+				free(ps[j].v[mode][f]);
 	for (unsigned v = 0; v < nvariants; v++) {
 		loader_close(&variants[v].prog);
 		free(variants[v].name);
 	}
 	bpf_object__close(floor);
 	bpf_object__close(tub);
+	bpf_object__close(lpm);
 	testrun_close(&tr);
 	diag_free(&d);
 	frontend_free(&fe);
 	free(ctxs);
+	free(tps);
+	for (int fam = 0; fam < FAM__COUNT; fam++)
+		free(cs.c[fam]);
 	return rc;
 }

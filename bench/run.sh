@@ -2,13 +2,15 @@
 # Runs every benchmark and writes docs/benchmarks.md with docs/bench/*.png:
 #   1. steer check: wall time and peak RSS at 10k, 100k, 1M rules;
 #   2. lookup: ns per sk_lookup run (BPF_PROG_TEST_RUN) for the floors (empty,
-#      minimal), steer and a tubular-style baseline, per size and prefix mix;
+#      minimal, lpm), steer and a tubular-style baseline, per size, mix and
+#      family, with the pages and cache lines steer reads per lookup;
 #   3. connection rate: TCP connections and UDP datagrams per second through
 #      loopback with no program, the minimal one and steer at 100k rules;
-#   4. compile and apply (from the text, and of the built policy): wall time and peak RSS per size;
+#   4. compile and apply (from the text, and of the built policy): wall time and peak RSS per size and mix;
 #   5. monitor: bench/monitor.sh (what steer monitor costs), which writes
 #      docs/bench/monitor*.tsv and docs/bench/monitor.md, the "Monitor cost"
 #      section report.sh copies in (its own BENCH_* settings; not BENCH_SIZES).
+# The mixes: anycast and random (bench/genpolicy.c), routes (bench/genroutes.c).
 # Everything that touches the kernel runs in a private network and mount
 # namespace. Needs root.
 #
@@ -51,21 +53,30 @@ ip link set lo up
 # peak RSS (KB) and wall time (s) of a command: "SECONDS KB"
 measure() { /usr/bin/time -f "%e %M" "$@" 2>&1 >/dev/null | tail -n 1; }
 
+mixes="anycast random routes"
 policy() { # MIX N -> path
 	local f=$tmp/$1-$2.steer
-	[[ -f $f ]] || "$build/genpolicy" "$2" --mix "$1" --seed 1 >"$f"
+	if [[ ! -f $f ]]; then
+		if [[ $1 == routes ]]; then
+			"$build/genroutes" "$2" --seed 1 >"$f"
+		else
+			"$build/genpolicy" "$2" --mix "$1" --seed 1 >"$f"
+		fi
+	fi
 	echo "$f"
 }
 
 if want lookup; then
 	echo "==> lookup"
-	# bench/lookup.c times the programs interleaved (report.sh says how, by this line).
-	printf '#order\tinterleaved\n' >"$data/lookup.tsv"
-	for mix in anycast random; do
+	# bench/lookup.c times the programs interleaved, per family, the cycled
+	# figures from the run-time statistics (report.sh knows the format by these lines).
+	printf '#order\tinterleaved\n#cycled\trun_time\n' >"$data/lookup.tsv"
+	for mix in $mixes; do
 		for n in $sizes; do
 			p=$(policy "$mix" "$n")
 			echo "  $mix $n"
-			"$build/lookup" "$p" "$build/bench/floor.bpf.o" "$build/bench/tubular.bpf.o" --runs "$runs" 2>"$tmp/lookup.err" |
+			"$build/lookup" "$p" "$build/bench/floor.bpf.o" "$build/bench/tubular.bpf.o" "$build/bench/lpm.bpf.o" \
+				--runs "$runs" 2>"$tmp/lookup.err" |
 				sed "s/^/$mix\t$n\t/" >>"$data/lookup.tsv" || { cat "$tmp/lookup.err" >&2; }
 		done
 	done
@@ -109,18 +120,24 @@ fi
 if want build; then
 	echo "==> check, compile, apply"
 	: >"$data/build.tsv"
-	for n in $sizes; do
-		[[ $n -ge 1000 ]] || continue
-		p=$(policy anycast "$n")
-		c=$(measure "$build/steer" check "$p")
-		o=$(measure "$build/steer" compile "$p" -o "$tmp/p.built")
-		a=$(measure "$build/steer" apply --bpffs "$tmp/bpffs" "$p")
-		"$build/steer" detach --bpffs "$tmp/bpffs" >/dev/null
-		# What a fleet host pays: the built policy, without the front end or clang.
-		ab=$(measure "$build/steer" apply --bpffs "$tmp/bpffs" "$tmp/p.built")
-		"$build/steer" detach --bpffs "$tmp/bpffs" >/dev/null
-		printf '%s\t%s\t%s\t%s\t%s\n' "$n" "$c" "$o" "$a" "$ab" | tr ' ' '\t' >>"$data/build.tsv"
-		echo "  $n: check $c, compile $o, apply $a, apply built $ab"
+	for mix in $mixes; do
+		for n in $sizes; do
+			[[ $n -ge 1000 ]] || continue
+			p=$(policy "$mix" "$n")
+			# A step that fails leaves its policy out (said on stderr); the others are still measured.
+			if ! { c=$(measure "$build/steer" check "$p") && o=$(measure "$build/steer" compile "$p" -o "$tmp/p.built") &&
+				a=$(measure "$build/steer" apply --bpffs "$tmp/bpffs" "$p") &&
+				"$build/steer" detach --bpffs "$tmp/bpffs" >/dev/null &&
+				# What a fleet host pays: the built policy, without the front end or clang.
+				ab=$(measure "$build/steer" apply --bpffs "$tmp/bpffs" "$tmp/p.built") &&
+				"$build/steer" detach --bpffs "$tmp/bpffs" >/dev/null; }; then
+				echo "  $mix $n: FAILED (check, compile or apply: run them by hand to see why)" >&2
+				"$build/steer" detach --bpffs "$tmp/bpffs" >/dev/null 2>&1 || true
+				continue
+			fi
+			printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$mix" "$n" "$c" "$o" "$a" "$ab" | tr ' ' '\t' >>"$data/build.tsv"
+			echo "  $mix $n: check $c, compile $o, apply $a, apply built $ab"
+		done
 	done
 	# One huge set, as a blocklist is written: the parser's worst case.
 	: >"$data/blocklist.tsv"

@@ -32,6 +32,20 @@
 #define STEER_LIST_ITEMS 7
 #define STEER_CHUNK_ENTRIES 256
 
+/*
+ * A record of the table strategy's part X (rules that test source and
+ * destination together, source ports or interfaces), 8 u32s, never across a
+ * chunk: the rule word; the source prefix's address (IPv4 in the first word);
+ * its length | interface << 8 (1 + the policy's interface index, 0 for any);
+ * destination ports lo | hi << 16; source ports lo | hi << 16.
+ */
+#define STEER_X_RECORD 8
+#define STEER_X_WORD 0
+#define STEER_X_SRC 1
+#define STEER_X_LEN_IIF 5
+#define STEER_X_DPORTS 6
+#define STEER_X_SPORTS 7
+
 /* A rule's action as one word: kind in the top two bits, "or pass" in bit 29, the service below. */
 #define STEER_ACT_SERVICE 0u
 #define STEER_ACT_DROP 1u

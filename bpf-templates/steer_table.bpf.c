@@ -10,7 +10,7 @@
  *   chunk                the next 8 bits of the address index chunk's entries
  */
 #ifndef STEER_DATA_CHUNKS
-#error "the compiler defines STEER_DATA_CHUNKS and the table bases"
+#error "the compiler defines STEER_DATA_CHUNKS, the rule word widths and the table bases"
 #endif
 
 struct steer_chunk {
@@ -73,6 +73,105 @@ static __always_inline __u32 steer_step(__u32 e, __u32 bits)
 			return c->e[steer_byte(at + 2 + 2 * i)];
 	}
 	return STEER_LEAF | (head >> 3);
+}
+
+/* What part X's records are matched against, and the best rule word so far. */
+struct steer_xscan {
+	__u32 src[4];
+	__u32 dport, sport, ifindex;
+	__u32 at; /* the list's first record */
+	__u32 best;
+};
+
+/* Source address word W under a prefix of LEN bits of the record's word A: inside? */
+static __always_inline int steer_x_in(__u32 s, __u32 a, __u32 len, __u32 w)
+{
+	__u32 bits = len > 32 * w ? len - 32 * w : 0;
+
+	if (bits == 0)
+		return 1;
+	if (bits >= 32)
+		return s == a;
+	return ((s ^ a) >> (32 - bits)) == 0;
+}
+
+/*
+ * Record I of a list (bpf_loop's callback, verified once): a list is sorted by
+ * rule word, so the first that matches is the first rule, and a word no better
+ * than the best so far ends the scan.
+ */
+static int steer_x_record(__u32 i, void *arg)
+{
+	struct steer_xscan *x = arg;
+	__u32 index = x->at + i * STEER_X_RECORD, chunk = index >> 8, off = index & (256 - STEER_X_RECORD);
+	struct steer_chunk *c = bpf_map_lookup_elem(&STEER_MAP_DATA, &chunk);
+	__u32 word, meta, ports, k;
+
+	if (!c)
+		return 1;
+	word = c->e[off + STEER_X_WORD];
+	if (word >= x->best)
+		return 1;
+	ports = c->e[off + STEER_X_DPORTS];
+	if (x->dport < (ports & 0xffff) || x->dport > ports >> 16)
+		return 0;
+	ports = c->e[off + STEER_X_SPORTS];
+	if (x->sport < (ports & 0xffff) || x->sport > ports >> 16)
+		return 0;
+	meta = c->e[off + STEER_X_LEN_IIF];
+	k = meta >> 8;
+	if (k && (k > STEER_NIFACES || x->ifindex != STEER_VAR_IFINDEX[k - 1]))
+		return 0;
+	meta &= 255;
+	if (!steer_x_in(x->src[0], c->e[off + STEER_X_SRC], meta, 0) ||
+	    !steer_x_in(x->src[1], c->e[off + STEER_X_SRC + 1], meta, 1) ||
+	    !steer_x_in(x->src[2], c->e[off + STEER_X_SRC + 2], meta, 2) ||
+	    !steer_x_in(x->src[3], c->e[off + STEER_X_SRC + 3], meta, 3))
+		return 0;
+	x->best = word;
+	return 1;
+}
+
+/* The best of BEST and the list whose (first record, count) is at HEAD. */
+static __always_inline __u32 steer_x(struct steer_xscan *x, __u32 head, __u32 best)
+{
+	x->at = steer_at(head);
+	x->best = best;
+	bpf_loop(steer_at(head + 1), steer_x_record, x, 0);
+	return x->best;
+}
+
+#define STEER_X_NO_LIST 0xffffffffu
+
+/*
+ * Part X: the best of BEST, the list at HEAD and the one at ALSO (class 0's,
+ * or STEER_X_NO_LIST). A global function, so the verifier checks it, and the
+ * loop in it, once, not once for every way the lookup reaches it.
+ */
+__attribute__((noinline)) __u32 steer_x_lists(struct bpf_sk_lookup *ctx, __u32 head, __u32 also, __u32 best)
+{
+	struct steer_xscan x = { .dport = ctx->local_port, .sport = bpf_ntohs(ctx->remote_port),
+				 .ifindex = STEER_CTX(ctx, ingress_ifindex) };
+
+	if (STEER_CTX(ctx, family) == AF_INET6) {
+		x.src[0] = bpf_ntohl(ctx->remote_ip6[0]);
+		x.src[1] = bpf_ntohl(ctx->remote_ip6[1]);
+		x.src[2] = bpf_ntohl(ctx->remote_ip6[2]);
+		x.src[3] = bpf_ntohl(ctx->remote_ip6[3]);
+	} else {
+		x.src[0] = bpf_ntohl(ctx->remote_ip4);
+	}
+	best = steer_x(&x, head, best);
+	if (also != STEER_X_NO_LIST)
+		best = steer_x(&x, also, best);
+	return best;
+}
+
+/* The action (STEER_ACT_*) of a rule word: kind, "or pass" and service below the rule. */
+static __always_inline __u32 steer_act_word(__u32 w)
+{
+	return (w >> (STEER_SVC_BITS + 1) & 3) << STEER_ACT_KIND_SHIFT | (w >> STEER_SVC_BITS & 1) * STEER_ACT_OR_PASS |
+	       (w & ((1u << STEER_SVC_BITS) - 1));
 }
 
 static __always_inline __u64 steer_act(struct bpf_sk_lookup *ctx, __u32 rule, __u32 act)

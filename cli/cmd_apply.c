@@ -65,6 +65,11 @@ int cmd_apply(int argc, char **argv)
 	}
 	if ((r = rt_apply(&co.target, &b, &ao, &res)) < 0)
 		return cli_fail(r);
+	if (res.unchanged) {
+		printf("unchanged %s: already applied as program %u, link %u; nothing done\n", path, res.prog_id,
+		       res.link_id);
+		return EXIT_OK;
+	}
 	printf("%s %s: %u rules, strategy %s, program %u, link %u", res.replaced ? "replaced" : "applied", path,
 	       b.m.nrules, strategy_name(b.m.strategy), res.prog_id, res.link_id);
 	if (res.removed_services)

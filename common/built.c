@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -277,6 +278,39 @@ bool built_manifest_get(struct wire_reader *r, struct built_manifest *m)
 	}
 	memcpy(m->sha256, sha, strlen(sha) + 1);
 	return true;
+}
+
+/* The hex SHA-256 of the N parts P[i] of LEN[i] bytes. */
+static void _sha256_parts(const void *const *p, const size_t *len, size_t n, char out[65])
+{
+	unsigned char md[32];
+	unsigned int mdlen = 0;
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+
+	if (!c || !EVP_DigestInit_ex(c, EVP_sha256(), NULL))
+		abort();
+	for (size_t i = 0; i < n; i++)
+		EVP_DigestUpdate(c, p[i], len[i]);
+	EVP_DigestFinal_ex(c, md, &mdlen);
+	EVP_MD_CTX_free(c);
+	for (unsigned i = 0; i < 32; i++)
+		sprintf(out + 2 * i, "%02x", md[i]);
+}
+
+void built_sha256_hex(const void *p, size_t len, char out[65])
+{
+	_sha256_parts(&p, &len, 1, out);
+}
+
+void built_digest(const struct built_policy *b, char out[65])
+{
+	_cleanup_vec_ wire_buf w = { 0 };
+
+	built_manifest_put(&w, &b->m);
+	const void *p[] = { w.v, b->rules, b->obj, b->data };
+	size_t len[] = { w.n, (size_t)b->m.nrules * sizeof(*b->rules), b->objlen,
+			 (size_t)b->data_chunks * STEER_CHUNK_ENTRIES * sizeof(uint32_t) };
+	_sha256_parts(p, len, 4, out);
 }
 
 static void _body(const struct built_policy *b, wire_buf *w)

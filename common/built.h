@@ -95,6 +95,10 @@ struct built_policy {
 };
 
 void built_manifest_free(struct built_manifest *m);
+/* The hex SHA-256 of LEN bytes at P. */
+void built_sha256_hex(const void *p, size_t len, char out[65]);
+/* The hex SHA-256 of everything B is: the same digest, the same program with the same data. */
+void built_digest(const struct built_policy *b, char out[65]);
 /* The index of M's first forward service (its services come first): nservices when there is none. */
 uint32_t built_first_forward(const struct built_manifest *m);
 /* The upstream a forward chooses for NAME (NULL: none given): exact, then the longest wildcard, then the default. */

@@ -39,6 +39,28 @@ struct backend_program {
 	uint32_t data_chunks;
 };
 
+/*
+ * What the program reads of its decision data (the table's map; nothing for
+ * tree, whose decision is code) to look up a set of tuples: distinct 4 KiB
+ * pages and 64-byte cache lines per lookup, median and worst, per family.
+ * The sockets map, the counters and the code are read by every strategy and
+ * not counted.
+ */
+struct backend_touch {
+	uint32_t n; /* lookups of this family */
+	uint32_t pages_median, pages_worst, lines_median, lines_worst;
+};
+
+/*
+ * A tuple as the lookup benchmark draws them: three in four inside a random
+ * rule's destination prefix, on a port and protocol it takes; the rest
+ * random. STATE is the generator's state.
+ */
+struct tuple backend_sample_tuple(const struct ir_policy *p, uint64_t *state);
+/* Pages and lines per lookup of TPS[0..n) with strategy WANT. 0 or -errno. */
+int backend_touched(const struct ir_policy *p, enum strategy want, const struct tuple *tps, size_t n,
+		    struct backend_touch out[FAM__COUNT]);
+
 /* Builds the program for P with strategy WANT (AUTO chooses). 0 or -errno. */
 int backend_build(const struct ir_policy *p, enum strategy want, struct backend_program *out);
 /* The decision structure with statistics (steer compile --emit tree). 0 or -errno. */

@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <limits.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,16 +9,6 @@
 #include "backend.h"
 #include "clang.h"
 #include "error.h"
-
-static void _sha256_hex(const char *text, size_t len, char out[65])
-{
-	unsigned char md[32];
-	unsigned int mdlen = 0;
-
-	EVP_Digest(text, len, md, &mdlen, EVP_sha256(), NULL);
-	for (unsigned i = 0; i < 32; i++)
-		sprintf(out + 2 * i, "%02x", md[i]);
-}
 
 static char *_xstrdup(const char *s)
 {
@@ -139,7 +128,7 @@ static void _manifest(const struct ir_policy *p, enum strategy s, struct built_p
 
 	m->policy = _xstrdup(realpath(p->path, abspath) ? abspath : p->path);
 	if (p->source)
-		_sha256_hex(p->source->text, p->source->len, m->sha256);
+		built_sha256_hex(p->source->text, p->source->len, m->sha256);
 	m->built_by = _xstrdup(STEER_VERSION);
 	m->strategy = s;
 	m->nrules = p->nrules;

@@ -127,8 +127,12 @@ int clang_compile(const struct ir_policy *p, const struct backend_program *bp, c
 	if ((r = _write_file(src, bp->c, bp->c_len)) < 0)
 		return r;
 
+	/* The temporary directory and the working directory kept out of the debug info: the same C, the same object. */
+	char prefix_map[64];
+	snprintf(prefix_map, sizeof(prefix_map), "-fdebug-prefix-map=%s=steer", dir);
 	char *argv[] = { (char *)clang, "-target", "bpf", "-O2", "-g", "-Wall", "-Wno-unused-function",
-			 "-I" STEER_MULTIARCH_INCLUDE, "-c", src, "-o", out, NULL };
+			 "-I" STEER_MULTIARCH_INCLUDE, prefix_map, "-fdebug-compilation-dir=steer", "-c", src, "-o", out,
+			 NULL };
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, logp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO);

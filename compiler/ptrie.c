@@ -141,16 +141,17 @@ void ptrie_insert(struct ptrie *t, const struct prefix *p, uint32_t id)
 		_update_cov(path[--depth]);
 }
 
-static void _visit_node(const struct ptrie_node *n, ptrie_visit_fn fn, void *ctx)
+/* Visits the ids at N; true when FN stopped. */
+static bool _visit_node(const struct ptrie_node *n, ptrie_visit_fn fn, void *ctx)
 {
 	if (!fn)
-		return;
-	if (n->nids == 1) {
-		fn(ctx, n->one);
-		return;
-	}
+		return false;
+	if (n->nids == 1)
+		return fn(ctx, n->one);
 	for (uint32_t i = 0; i < n->nids; i++)
-		fn(ctx, n->ids[i]);
+		if (fn(ctx, n->ids[i]))
+			return true;
+	return false;
 }
 
 const struct ptrie_node *ptrie_find(const struct ptrie *t, const struct prefix *p, ptrie_visit_fn fn, void *ctx)
@@ -161,17 +162,18 @@ const struct ptrie_node *ptrie_find(const struct ptrie *t, const struct prefix *
 	while (n && n->len < p->len) {
 		if (_common_len(n->addr, p->addr, width) < n->len)
 			return NULL;
-		_visit_node(n, fn, ctx);
+		if (_visit_node(n, fn, ctx))
+			return NULL;
 		n = n->child[_bit(p->addr, n->len, width)];
 	}
 	if (!n || _common_len(n->addr, p->addr, width) < p->len)
 		return NULL;
-	if (n->len == p->len)
-		_visit_node(n, fn, ctx);
+	if (n->len == p->len && _visit_node(n, fn, ctx))
+		return NULL;
 	return n;
 }
 
-static void _visit_subtree(const struct ptrie_node *n, ptrie_visit_fn fn, void *ctx)
+static bool _visit_subtree(const struct ptrie_node *n, ptrie_visit_fn fn, void *ctx)
 {
 	const struct ptrie_node *stack[MAX_DEPTH];
 	int depth = 0;
@@ -179,11 +181,13 @@ static void _visit_subtree(const struct ptrie_node *n, ptrie_visit_fn fn, void *
 	stack[depth++] = n;
 	while (depth > 0) {
 		n = stack[--depth];
-		_visit_node(n, fn, ctx);
+		if (_visit_node(n, fn, ctx))
+			return true;
 		for (int i = 0; i < 2; i++)
 			if (n->child[i])
 				stack[depth++] = n->child[i];
 	}
+	return false;
 }
 
 void ptrie_visit_inside(const struct ptrie_node *top, const struct prefix *p, ptrie_visit_fn fn, void *ctx)
@@ -195,8 +199,8 @@ void ptrie_visit_inside(const struct ptrie_node *top, const struct prefix *p, pt
 		return;
 	}
 	for (int i = 0; i < 2; i++)
-		if (top->child[i])
-			_visit_subtree(top->child[i], fn, ctx);
+		if (top->child[i] && _visit_subtree(top->child[i], fn, ctx))
+			return;
 }
 
 double ptrie_inside_coverage(const struct ptrie_node *top, const struct prefix *p)

@@ -7,6 +7,7 @@
 #ifndef STEER_PTRIE_H
 #define STEER_PTRIE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "addr.h"
@@ -21,13 +22,15 @@ struct ptrie {
 	uint64_t nodes;
 };
 
-typedef void (*ptrie_visit_fn)(void *ctx, uint32_t id);
+/* Called for each id visited; returning true stops the walk. */
+typedef bool (*ptrie_visit_fn)(void *ctx, uint32_t id);
 
 void ptrie_init(struct ptrie *t, int family);
 void ptrie_insert(struct ptrie *t, const struct prefix *p, uint32_t id);
 /*
- * One walk down to P: visits the ids at P and at every prefix containing it,
- * and returns the topmost node at or strictly inside P (NULL: nothing there).
+ * One walk down to P: visits the ids at every prefix containing P, top down,
+ * and at P, and returns the topmost node at or strictly inside P (NULL:
+ * nothing there, or FN stopped the walk).
  */
 const struct ptrie_node *ptrie_find(const struct ptrie *t, const struct prefix *p, ptrie_visit_fn fn, void *ctx);
 /* Ids at prefixes strictly inside P, TOP being what ptrie_find returned. */

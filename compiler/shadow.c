@@ -5,7 +5,10 @@
  * rules without dst but with a src by src prefix, the rest on a short list.
  *
  * 1. The rules spanning the rule's whole dst prefix are those on the trie path
- *    down to it, plus those without a dst. They are collected first.
+ *    down to it, plus those without a dst. They are collected first, and the
+ *    first of them that contains the rule in every other dimension ends the
+ *    search: the usual answer for a shadowed rule, found without collecting
+ *    the rest of the path.
  * 2. Rules filed strictly inside the prefix can add at most the fraction of it
  *    their prefixes cover, which each trie node keeps. If even counting them
  *    fully the volumes cannot add up, the rule is not shadowed: the usual
@@ -14,7 +17,12 @@
  *    (split into elementary intervals, recursing on the rules that span each),
  *    it is covered; if not, both halves of the prefix must be covered by rules
  *    filed deeper, walking down the trie only as far as the proof needs and
- *    stopping at the first half that has no node: a hole.
+ *    stopping at the first half that has no node: a hole. Rules filed by src
+ *    prefixes inside the rule's join only then, and only if they might fill
+ *    it: not when it spans the rule's whole src set and they leave part out.
+ *
+ * The tests on a candidate read a small record of its shape (any, one
+ * interval, the hull) before any of its lists.
  */
 #include "shadow.h"
 
@@ -38,6 +46,21 @@ struct event {
 	int32_t delta;
 };
 
+/*
+ * What the cover test reads of a rule most often, in one small record: per
+ * dimension but dst, whether it is any, one interval, or a list that still
+ * spans the whole domain, and the hull of the ports and interfaces (src
+ * addresses are read from the rule).
+ */
+struct box {
+	uint32_t seen; /* stamp of the last query that collected the rule */
+	uint32_t iif[2]; /* lo, hi, as interval points: index + 1 */
+	uint16_t port[2][2]; /* [dport, sport][lo, hi] */
+	uint8_t any[FAM__COUNT], one[FAM__COUNT], full[FAM__COUNT]; /* bit 1 << dimension */
+};
+
+#define NO_HIT UINT32_MAX
+
 /* The index of earlier rules for one protocol and family. */
 struct slice_index {
 	struct ptrie dst, src;
@@ -50,10 +73,16 @@ struct shadow {
 	u128 max[D__COUNT];
 	struct slice_index idx[2][FAM__COUNT]; /* [tcp, udp][family] */
 
+	struct box *box; /* per rule id */
 	const struct ir_rule *b; /* the rule being examined */
-	uint32_t *seen; /* per rule id: stamp of the last query that collected it */
+	const struct box *bb; /* its box */
+	double size[D__COUNT]; /* its size in each dimension but dst, in the slice */
+	struct ivl hull[D__COUNT]; /* the hull of its set in each dimension but dst */
 	uint32_t stamp;
 	VEC(uint32_t) cand;
+	bool probe; /* collecting stops at the first candidate containing the rule... */
+	uint32_t hit; /* ...which is this one (NO_HIT: none yet) */
+	bool hole_spans_src; /* the last hole found spans the rule's whole src set */
 
 	/* The cover test's scratch, one per recursion level. */
 	struct level {
@@ -67,115 +96,91 @@ struct shadow {
 	VEC(uint32_t) used; /* rules the cover proof relied on */
 };
 
-static uint32_t _dim_count(const struct shadow *s, const struct ir_rule *r, int d)
-{
-	uint32_t n = 0;
+/* Rule R's set in dimension D (not dst): N intervals from V, none for any. */
+struct run {
+	int d;
+	const void *v;
+	uint32_t n;
+};
 
+static struct run _run(const struct shadow *s, const struct ir_rule *r, int d)
+{
 	switch (d) {
-	case D_DST:
-		n = r->m.dst[s->fam].n;
-		break;
 	case D_SRC:
-		n = r->m.src[s->fam].n;
-		break;
+		return (struct run){ d, r->m.src[s->fam].v, r->m.src[s->fam].n };
 	case D_DPORT:
-		n = r->m.dport.n;
-		break;
+		return (struct run){ d, r->m.dport.v, r->m.dport.n };
 	case D_SPORT:
-		n = r->m.sport.n;
-		break;
-	case D_IIF:
-		n = r->m.iif.n;
-		break;
+		return (struct run){ d, r->m.sport.v, r->m.sport.n };
+	default:
+		return (struct run){ d, r->m.iif.v, r->m.iif.n };
 	}
-	return n ? n : 1;
 }
 
-/* Interval I of rule R in dimension D; "any" is the whole domain. Interfaces are 1..n, 0 is any other. */
-static struct ivl _dim_get(const struct shadow *s, const struct ir_rule *r, int d, uint32_t i)
+static uint32_t _run_count(const struct run *x)
 {
-	const struct pfx_list *pl = NULL;
-	const struct port_list *ports = NULL;
+	return x->n ? x->n : 1;
+}
 
-	switch (d) {
-	case D_DST:
-		pl = &r->m.dst[s->fam];
-		break;
-	case D_SRC:
-		pl = &r->m.src[s->fam];
-		break;
-	case D_DPORT:
-		ports = &r->m.dport;
-		break;
-	case D_SPORT:
-		ports = &r->m.sport;
-		break;
-	case D_IIF:
-		if (!r->m.iif.n)
-			return (struct ivl){ 0, s->max[d] };
-		return (struct ivl){ (u128)r->m.iif.v[i] + 1, (u128)r->m.iif.v[i] + 1 };
+/* Interval I; "any" is the whole domain. Interfaces are 1..n, 0 is any other. */
+static inline struct ivl _run_at(const struct shadow *s, const struct run *x, uint32_t i)
+{
+	if (!x->n)
+		return (struct ivl){ 0, s->max[x->d] };
+	switch (x->d) {
+	case D_SRC: {
+		const struct prefix *q = (const struct prefix *)x->v + i;
+		return (struct ivl){ q->addr, prefix_last(q) };
 	}
-	if (pl) {
-		if (!pl->n)
-			return (struct ivl){ 0, s->max[d] };
-		return (struct ivl){ pl->v[i].addr, prefix_last(&pl->v[i]) };
+	case D_IIF: {
+		u128 v = (u128)((const uint32_t *)x->v)[i] + 1;
+		return (struct ivl){ v, v };
 	}
-	if (!ports->n)
-		return (struct ivl){ 0, s->max[d] };
-	return (struct ivl){ ports->v[i].lo, ports->v[i].hi };
+	default: {
+		const struct port_range *pr = (const struct port_range *)x->v + i;
+		return (struct ivl){ pr->lo, pr->hi };
+	}
+	}
 }
 
 static double _ivl_size(struct ivl v)
 {
-	return (double)(v.hi - v.lo) + 1.0;
+	u128 n = v.hi - v.lo;
+
+	/* The same value either way; converting 64 bits is much cheaper. */
+	if (!(n >> 64))
+		return (double)(uint64_t)n + 1.0;
+	return (double)n + 1.0;
 }
 
-static bool _dim_any(const struct shadow *s, const struct ir_rule *r, int d)
+/* The size of a set. */
+static double _run_size(const struct shadow *s, const struct run *x)
 {
-	switch (d) {
-	case D_DST:
-		return !r->m.dst[s->fam].n;
-	case D_SRC:
-		return !r->m.src[s->fam].n;
-	case D_DPORT:
-		return !r->m.dport.n;
-	case D_SPORT:
-		return !r->m.sport.n;
-	default:
-		return !r->m.iif.n;
-	}
-}
-
-/* The size of rule R's set in dimension D. */
-static double _dim_size(const struct shadow *s, const struct ir_rule *r, int d)
-{
-	uint32_t n = _dim_count(s, r, d);
 	double sum = 0;
 
-	for (uint32_t i = 0; i < n; i++)
-		sum += _ivl_size(_dim_get(s, r, d, i));
+	for (uint32_t i = 0; i < _run_count(x); i++)
+		sum += _ivl_size(_run_at(s, x, i));
 	return sum;
 }
 
 /* |a ∩ b| in dimension D, walking both sorted interval lists. */
 static double _overlap(const struct shadow *s, const struct ir_rule *a, const struct ir_rule *b, int d)
 {
-	uint32_t na, nb, i = 0, j = 0;
+	struct run x = _run(s, a, d), y = _run(s, b, d);
+	uint32_t i = 0, j = 0;
 	double sum = 0;
 
 	/* Most rules leave most dimensions open. */
-	if (_dim_any(s, a, d))
-		return _dim_size(s, b, d);
-	if (_dim_any(s, b, d))
-		return _dim_size(s, a, d);
-	na = _dim_count(s, a, d);
-	nb = _dim_count(s, b, d);
-	while (i < na && j < nb) {
-		struct ivl x = _dim_get(s, a, d, i), y = _dim_get(s, b, d, j);
-		u128 lo = x.lo > y.lo ? x.lo : y.lo, hi = x.hi < y.hi ? x.hi : y.hi;
+	if (!x.n)
+		return _run_size(s, &y);
+	if (!y.n)
+		return _run_size(s, &x);
+	while (i < x.n && j < y.n) {
+		struct ivl u = _run_at(s, &x, i), v = _run_at(s, &y, j);
+		u128 lo = u.lo > v.lo ? u.lo : v.lo, hi = u.hi < v.hi ? u.hi : v.hi;
 		if (lo <= hi)
 			sum += _ivl_size((struct ivl){ lo, hi });
-		if (x.hi < y.hi)
+		if (u.hi < v.hi)
 			i++;
 		else
 			j++;
@@ -183,38 +188,170 @@ static double _overlap(const struct shadow *s, const struct ir_rule *a, const st
 	return sum;
 }
 
-/* Does rule A contain rule B in dimension D? */
-static bool _dim_contains(const struct shadow *s, const struct ir_rule *a, const struct ir_rule *b, int d)
+/* Do two sets (not any) meet? */
+static bool _runs_meet(const struct shadow *s, const struct run *x, const struct run *y)
 {
-	uint32_t na, nb, i = 0;
+	uint32_t i = 0, j = 0;
 
-	if (_dim_any(s, a, d))
-		return true;
-	na = _dim_count(s, a, d);
-	if (_dim_any(s, b, d)) {
-		/* Only a set that runs without a gap from 0 to the end of the domain. */
-		u128 next = 0;
-		for (i = 0; i < na; i++) {
-			struct ivl x = _dim_get(s, a, d, i);
-			if (x.lo != next)
-				return false;
-			if (x.hi == s->max[d])
-				return true;
-			next = x.hi + 1;
-		}
-		return false;
-	}
-	nb = _dim_count(s, b, d);
-	for (uint32_t j = 0; j < nb; j++) {
-		struct ivl y = _dim_get(s, b, d, j);
-		while (i < na && _dim_get(s, a, d, i).hi < y.lo)
+	while (i < x->n && j < y->n) {
+		struct ivl u = _run_at(s, x, i), v = _run_at(s, y, j);
+		if (u.hi < v.lo)
 			i++;
-		if (i == na)
+		else if (v.hi < u.lo)
+			j++;
+		else
+			return true;
+	}
+	return false;
+}
+
+/* Is each interval of set Y (not any) inside one of set X (not any)? */
+static bool _runs_hold(const struct shadow *s, const struct run *x, const struct run *y)
+{
+	uint32_t i = 0;
+
+	for (uint32_t j = 0; j < y->n; j++) {
+		struct ivl v = _run_at(s, y, j);
+		while (i < x->n && _run_at(s, x, i).hi < v.lo)
+			i++;
+		if (i == x->n)
 			return false;
-		struct ivl x = _dim_get(s, a, d, i);
-		if (x.lo > y.lo || x.hi < y.hi)
+		struct ivl u = _run_at(s, x, i);
+		if (u.lo > v.lo || u.hi < v.hi)
 			return false;
 	}
+	return true;
+}
+
+/* Does a set (not any) run without a gap from 0 to the end of the domain, and so contain any? */
+static bool _run_full(const struct shadow *s, const struct run *x)
+{
+	u128 next = 0;
+
+	for (uint32_t i = 0; i < x->n; i++) {
+		struct ivl u = _run_at(s, x, i);
+		if (u.lo != next)
+			return false;
+		if (u.hi == s->max[x->d])
+			return true;
+		next = u.hi + 1;
+	}
+	return false;
+}
+
+/* Fills rule R's box; S's family and domains are set to each family in turn. */
+static void _box_fill(struct shadow *s, struct box *x, const struct ir_rule *r)
+{
+	if (r->m.dport.n) {
+		x->port[0][0] = r->m.dport.v[0].lo;
+		x->port[0][1] = r->m.dport.v[r->m.dport.n - 1].hi;
+	}
+	if (r->m.sport.n) {
+		x->port[1][0] = r->m.sport.v[0].lo;
+		x->port[1][1] = r->m.sport.v[r->m.sport.n - 1].hi;
+	}
+	if (r->m.iif.n) {
+		x->iif[0] = r->m.iif.v[0] + 1;
+		x->iif[1] = r->m.iif.v[r->m.iif.n - 1] + 1;
+	}
+	for (s->fam = 0; s->fam < FAM__COUNT; s->fam++) {
+		s->max[D_SRC] = fam_max(s->fam);
+		for (int d = D_DST + 1; d < D__COUNT; d++) {
+			struct run u = _run(s, r, d);
+			uint8_t bit = (uint8_t)(1 << d);
+			if (!u.n)
+				x->any[s->fam] |= bit;
+			else if (u.n == 1)
+				x->one[s->fam] |= bit;
+			if (u.n && _run_full(s, &u))
+				x->full[s->fam] |= bit;
+		}
+	}
+}
+
+/* The hull of rule ID's set in dimension D (not dst), when it is not any. */
+static struct ivl _hull(const struct shadow *s, uint32_t id, int d)
+{
+	const struct box *x = &s->box[id];
+	const struct pfx_list *pl;
+
+	switch (d) {
+	case D_DPORT:
+		return (struct ivl){ x->port[0][0], x->port[0][1] };
+	case D_SPORT:
+		return (struct ivl){ x->port[1][0], x->port[1][1] };
+	case D_IIF:
+		return (struct ivl){ x->iif[0], x->iif[1] };
+	default:
+		pl = &s->p->rules[id].m.src[s->fam];
+		return (struct ivl){ pl->v[0].addr, prefix_last(&pl->v[pl->n - 1]) };
+	}
+}
+
+/*
+ * Candidate ID against the rule under examination in dimension D: do they
+ * meet, how much, does the candidate contain the rule. From the boxes when
+ * they tell, else from the rules' lists.
+ */
+static bool _meets(const struct shadow *s, uint32_t id, int d)
+{
+	const struct box *c = &s->box[id];
+	int bit = 1 << d;
+
+	if ((c->any[s->fam] | s->bb->any[s->fam]) & bit)
+		return true;
+	struct ivl x = _hull(s, id, d), y = s->hull[d];
+	if (x.hi < y.lo || y.hi < x.lo)
+		return false;
+	if (c->one[s->fam] & s->bb->one[s->fam] & bit)
+		return true;
+	struct run u = _run(s, &s->p->rules[id], d), v = _run(s, s->b, d);
+	return _runs_meet(s, &u, &v);
+}
+
+static double _common(const struct shadow *s, uint32_t id, int d)
+{
+	const struct box *c = &s->box[id];
+	int bit = 1 << d;
+
+	if (c->any[s->fam] & bit)
+		return s->size[d];
+	if (c->one[s->fam] & bit) {
+		struct ivl x = _hull(s, id, d), y = s->hull[d];
+		if (s->bb->any[s->fam] & bit)
+			return _ivl_size(x);
+		if (s->bb->one[s->fam] & bit) {
+			u128 lo = x.lo > y.lo ? x.lo : y.lo, hi = x.hi < y.hi ? x.hi : y.hi;
+			return lo <= hi ? _ivl_size((struct ivl){ lo, hi }) : 0;
+		}
+	}
+	return _overlap(s, &s->p->rules[id], s->b, d);
+}
+
+static bool _holds(const struct shadow *s, uint32_t id, int d)
+{
+	const struct box *c = &s->box[id];
+	int bit = 1 << d;
+
+	if (c->any[s->fam] & bit)
+		return true;
+	if (s->bb->any[s->fam] & bit)
+		return c->full[s->fam] & bit;
+	struct ivl x = _hull(s, id, d), y = s->hull[d];
+	if (y.lo < x.lo || x.hi < y.hi)
+		return false;
+	if (c->one[s->fam] & bit)
+		return true;
+	struct run u = _run(s, &s->p->rules[id], d), v = _run(s, s->b, d);
+	return _runs_hold(s, &u, &v);
+}
+
+/* Does candidate ID contain the rule in dimensions D and beyond? */
+static bool _holds_from(const struct shadow *s, uint32_t id, int d)
+{
+	for (; d < D__COUNT; d++)
+		if (!_holds(s, id, d))
+			return false;
 	return true;
 }
 
@@ -223,20 +360,28 @@ static bool _applies(const struct shadow *s, const struct ir_rule *r)
 	return (r->m.protos & (s->proto ? PROTO_UDP : PROTO_TCP)) && (r->m.families & FAM_BIT(s->fam));
 }
 
-/* Collects rule ID as a candidate if it overlaps the rule under examination. */
-static void _collect(void *ctx, uint32_t id)
+/*
+ * Collects rule ID as a candidate if it overlaps the rule under examination;
+ * when probing, stops at the first that contains it. Every rule collected meets
+ * the rule in dst: it is filed at a prefix on the path to, or inside, one of
+ * the rule's dst prefixes, or has no dst.
+ */
+static bool _collect(void *ctx, uint32_t id)
 {
 	struct shadow *s = ctx;
-	const struct ir_rule *c = &s->p->rules[id];
-	double v = 1;
 
-	if (s->seen[id] == s->stamp)
-		return;
-	s->seen[id] = s->stamp;
-	for (int d = 0; d < D__COUNT && v > 0; d++)
-		v *= _overlap(s, c, s->b, d);
-	if (v > 0)
-		vec_push(&s->cand, id);
+	if (s->box[id].seen == s->stamp)
+		return false;
+	s->box[id].seen = s->stamp;
+	for (int d = D_DST + 1; d < D__COUNT; d++)
+		if (!_meets(s, id, d))
+			return false;
+	vec_push(&s->cand, id);
+	if (s->probe && _holds_from(s, id, D_DST + 1)) {
+		s->hit = id;
+		return true;
+	}
+	return false;
 }
 
 static void _use(struct shadow *s, uint32_t id)
@@ -254,22 +399,25 @@ static int _ev_cmp(const void *a, const void *b)
 	return x->pos < y->pos ? -1 : x->pos > y->pos;
 }
 
+/* A running sum of candidates' volumes: the first N of them add up to HAVE. */
+struct tally {
+	double have;
+	uint32_t n;
+};
+
 /*
  * Is the rule b, in dimensions D and beyond, covered by the candidates CAND
- * (which all span the part of the earlier dimensions being examined)?
+ * (which all span the part of the earlier dimensions being examined)? None of
+ * the first TESTED contains it alone, and T sums the volumes of the first few.
  */
-static bool _covered(struct shadow *s, int d, const uint32_t *cand, uint32_t n)
+static bool _covered(struct shadow *s, int d, const uint32_t *cand, uint32_t n, uint32_t tested, struct tally *t)
 {
 	const struct ir_rule *b = s->b;
 
 	if (n == 0)
 		return false;
-	for (uint32_t i = 0; i < n; i++) {
-		const struct ir_rule *c = &s->p->rules[cand[i]];
-		int k = d;
-		while (k < D__COUNT && _dim_contains(s, c, b, k))
-			k++;
-		if (k == D__COUNT) {
+	for (uint32_t i = tested; i < n; i++) {
+		if (_holds_from(s, cand[i], d)) {
 			_use(s, cand[i]);
 			return true;
 		}
@@ -278,33 +426,33 @@ static bool _covered(struct shadow *s, int d, const uint32_t *cand, uint32_t n)
 		return false; /* unreachable: every candidate contains an empty remainder */
 
 	/* The candidates' volumes must at least add up to the rule's. */
-	double need = 1, have = 0;
+	double need = 1;
 	for (int k = d; k < D__COUNT; k++)
-		need *= _overlap(s, b, b, k);
-	for (uint32_t i = 0; i < n && have < need; i++) {
-		const struct ir_rule *c = &s->p->rules[cand[i]];
+		need *= s->size[k];
+	for (; t->n < n && t->have < need; t->n++) {
 		double v = 1;
 		for (int k = d; k < D__COUNT && v > 0; k++)
-			v *= _overlap(s, c, b, k);
-		have += v;
+			v *= _common(s, cand[t->n], k);
+		t->have += v;
 	}
-	if (have < need * (1 - 1e-9))
+	if (t->have < need * (1 - 1e-9))
 		return false;
 
 	/* Sweep dimension D: events where the rule's or a candidate's intervals start and end. */
 	struct level *L = &s->lvl[d];
 	u128 max = s->max[d];
+	struct run x = _run(s, b, d);
 	L->ev.n = 0;
-	for (uint32_t j = 0; j < _dim_count(s, b, d); j++) {
-		struct ivl v = _dim_get(s, b, d, j);
+	for (uint32_t j = 0; j < _run_count(&x); j++) {
+		struct ivl v = _run_at(s, &x, j);
 		vec_push(&L->ev, ((struct event){ v.lo, -1, +1 }));
 		if (v.hi < max)
 			vec_push(&L->ev, ((struct event){ v.hi + 1, -1, -1 }));
 	}
 	for (uint32_t i = 0; i < n; i++) {
-		const struct ir_rule *c = &s->p->rules[cand[i]];
-		for (uint32_t j = 0; j < _dim_count(s, c, d); j++) {
-			struct ivl v = _dim_get(s, c, d, j);
+		struct run y = _run(s, &s->p->rules[cand[i]], d);
+		for (uint32_t j = 0; j < _run_count(&y); j++) {
+			struct ivl v = _run_at(s, &y, j);
 			vec_push(&L->ev, ((struct event){ v.lo, (int32_t)i, +1 }));
 			if (v.hi < max)
 				vec_push(&L->ev, ((struct event){ v.hi + 1, (int32_t)i, -1 }));
@@ -334,10 +482,11 @@ static bool _covered(struct shadow *s, int d, const uint32_t *cand, uint32_t n)
 		if (!inside)
 			continue;
 		/* The segment from pos to the next event: recurse with the candidates spanning it. */
+		struct tally sub = { 0, 0 };
 		L->child.n = 0;
 		for (size_t i = 0; i < L->active.n; i++)
 			vec_push(&L->child, cand[L->active.v[i]]);
-		if (!_covered(s, d + 1, L->child.v, (uint32_t)L->child.n))
+		if (!_covered(s, d + 1, L->child.v, (uint32_t)L->child.n, 0, &sub))
 			return false;
 	}
 	return true;
@@ -361,26 +510,43 @@ static void _collect_node(struct shadow *s, const struct ptrie_node *n)
 }
 
 /*
+ * A hole: a dst range where no rule is filed deeper and that the candidates
+ * leave partly uncovered. They are all the earlier rules meeting it but those
+ * filed by src prefixes inside the rule's; notes whether they all hold the
+ * rule's whole src set, so that the hole spans it too.
+ */
+static bool _hole(struct shadow *s)
+{
+	s->hole_spans_src = true;
+	for (size_t i = 0; i < s->cand.n && s->hole_spans_src; i++)
+		s->hole_spans_src = _holds(s, s->cand.v[i], D_SRC);
+	return false;
+}
+
+/*
  * Is the part of the rule with dst inside the prefix of trie node N (or P,
  * when N is the node at P) covered? The candidates collected so far all span
- * that whole dst range. If they cover the other dimensions, yes; otherwise
- * each half must be covered by rules filed deeper, and a half without a node
- * of its own is a hole.
+ * that whole dst range; none of the first TESTED contains the rule alone, and
+ * T sums the volumes of the first few. If they cover the other dimensions,
+ * yes; otherwise each half must be covered by rules filed deeper, and a half
+ * without a node of its own is a hole.
  */
-static bool _dst_covered(struct shadow *s, const struct ptrie_node *n)
+static bool _dst_covered(struct shadow *s, const struct ptrie_node *n, size_t tested, const struct tally *t0)
 {
-	if (_covered(s, D_DST + 1, s->cand.v, (uint32_t)s->cand.n))
+	struct tally t = *t0;
+
+	if (_covered(s, D_DST + 1, s->cand.v, (uint32_t)s->cand.n, (uint32_t)tested, &t))
 		return true;
 	if (!n)
-		return false;
+		return _hole(s);
 	for (int half = 0; half < 2; half++) {
 		const struct ptrie_node *c = ptrie_child(n, half);
 		size_t mark = s->cand.n;
 
 		if (!c || ptrie_node_len(c) != ptrie_node_len(n) + 1)
-			return false;
+			return _hole(s);
 		_collect_node(s, c);
-		bool ok = _dst_covered(s, c);
+		bool ok = _dst_covered(s, c, mark, &t);
 		s->cand.n = mark;
 		if (!ok)
 			return false;
@@ -395,33 +561,53 @@ static bool _slice_covered(struct shadow *s)
 	struct slice_index *ix = &s->idx[s->proto][s->fam];
 	const struct pfx_list *dst = &b->m.dst[s->fam], *src = &b->m.src[s->fam];
 	uint32_t ndst = dst->n ? dst->n : 1, nsrc = src->n ? src->n : 1;
-	double size[D__COUNT], src_inside = 0, rest = 1;
-	bool src_enumerated = false;
+	double src_inside = 0, rest = 1;
+	bool src_enumerated = false, src_filled = true;
 
-	for (int d = 0; d < D__COUNT; d++) {
-		size[d] = _overlap(s, b, b, d);
-		if (d != D_DST && d != D_SRC)
-			rest *= size[d];
+	for (int d = D_DST + 1; d < D__COUNT; d++) {
+		s->size[d] = _overlap(s, b, b, d);
+		if (!(s->bb->any[s->fam] & (1 << d)))
+			s->hull[d] = _hull(s, b->id, d);
+		if (d != D_SRC)
+			rest *= s->size[d];
 	}
 	/* Rules without a dst span every dst: those filed by src, and the rest. */
 	s->stamp++;
 	s->cand.n = 0;
-	for (uint32_t i = 0; i < nsrc; i++) {
+	s->probe = true;
+	s->hit = NO_HIT;
+	for (uint32_t i = 0; i < nsrc && s->hit == NO_HIT; i++) {
 		struct prefix q = src->n ? src->v[i] : _any(s->fam);
 		const struct ptrie_node *top = ptrie_find(&ix->src, &q, _collect, s);
-		src_inside += ptrie_inside_coverage(top, &q) * _prefix_size(&q);
+		double cov = ptrie_inside_coverage(top, &q);
+		/* Below 1 only when not filled: a filled prefix's halves sum to 1 exactly. */
+		src_filled &= cov >= 1;
+		src_inside += cov * _prefix_size(&q);
 	}
-	for (size_t i = 0; i < ix->wild.n; i++)
+	for (size_t i = 0; i < ix->wild.n && s->hit == NO_HIT; i++)
 		_collect(s, ix->wild.v[i]);
+	s->probe = false;
+	/* One of them contains the rule: it comes first for every dst prefix. */
+	if (s->hit != NO_HIT) {
+		_use(s, s->hit);
+		return true;
+	}
 	size_t nspan = s->cand.n;
 
 	for (uint32_t i = 0; i < ndst; i++) {
 		struct prefix p = dst->n ? dst->v[i] : _any(s->fam);
-		double psize = _prefix_size(&p), vol = psize * size[D_SRC] * rest, bound = 0;
+		double psize = _prefix_size(&p), vol = psize * s->size[D_SRC] * rest, bound = 0;
 
 		s->cand.n = nspan;
 		s->stamp++;
+		s->probe = true;
 		const struct ptrie_node *top = ptrie_find(&ix->dst, &p, _collect, s);
+		s->probe = false;
+		if (s->hit != NO_HIT) {
+			_use(s, s->hit);
+			s->hit = NO_HIT;
+			continue;
+		}
 		const struct ptrie_node *at = top && ptrie_node_len(top) == p.len ? top : NULL;
 		/*
 		 * An upper bound on what earlier rules can cover of this part: the
@@ -429,23 +615,25 @@ static bool _slice_covered(struct shadow *s)
 		 * as if they covered everything else.
 		 */
 		for (size_t k = 0; k < s->cand.n; k++) {
-			const struct ir_rule *c = &s->p->rules[s->cand.v[k]];
 			double v = psize;
-			for (int d = D_DST + 1; d < D__COUNT; d++)
-				v *= _overlap(s, c, b, d);
+			for (int d = D_DST + 1; d < D__COUNT && v > 0; d++)
+				v *= _common(s, s->cand.v[k], d);
 			bound += v;
 		}
-		bound += ptrie_inside_coverage(top, &p) * psize * size[D_SRC] * rest;
+		bound += ptrie_inside_coverage(top, &p) * psize * s->size[D_SRC] * rest;
 		bound += src_inside * psize * rest;
 		if (bound < vol * (1 - 1e-9))
 			return false;
-		if (_dst_covered(s, at))
+		if (_dst_covered(s, at, s->cand.n, &(struct tally){ 0, 0 }))
 			continue;
-		if (src_inside == 0 || src_enumerated)
+		/* Rules inside the src prefixes cannot fill a hole that spans a part of them they leave out. */
+		if (src_inside == 0 || src_enumerated || (s->hole_spans_src && !src_filled))
 			return false;
 		/*
 		 * Rules filed by src prefixes inside ours are rarely needed, so they
 		 * are gathered only now, once, and kept among those spanning every dst.
+		 * None contains the rule alone: the prefixes of a set do not nest, so
+		 * a rule with one strictly inside one of ours has none holding it.
 		 */
 		size_t have = s->cand.n;
 		VEC(uint32_t) keep = { 0 };
@@ -461,7 +649,7 @@ static bool _slice_covered(struct shadow *s)
 			vec_push(&s->cand, keep.v[k]);
 		vec_free(&keep);
 		src_enumerated = true;
-		if (!_dst_covered(s, at))
+		if (!_dst_covered(s, at, s->cand.n, &(struct tally){ 0, 0 }))
 			return false;
 	}
 	return true;
@@ -498,9 +686,9 @@ void shadow_analyze(const struct ir_policy *p, shadow_report_fn report, void *ct
 {
 	struct shadow s = { .p = p };
 
-	s.seen = calloc(p->nrules ? p->nrules : 1, sizeof(uint32_t));
+	s.box = calloc(p->nrules ? p->nrules : 1, sizeof(*s.box));
 	s.used_seen = calloc(p->nrules ? p->nrules : 1, sizeof(uint32_t));
-	if (!s.seen || !s.used_seen)
+	if (!s.box || !s.used_seen)
 		abort();
 	for (int proto = 0; proto < 2; proto++) {
 		for (int fam = 0; fam < FAM__COUNT; fam++) {
@@ -510,12 +698,15 @@ void shadow_analyze(const struct ir_policy *p, shadow_report_fn report, void *ct
 	}
 	s.max[D_DPORT] = s.max[D_SPORT] = 65535;
 	s.max[D_IIF] = p->nifaces;
+	for (uint32_t i = 0; i < p->nrules; i++)
+		_box_fill(&s, &s.box[i], &p->rules[i]);
 
 	for (uint32_t i = 0; i < p->nrules; i++) {
 		const struct ir_rule *r = &p->rules[i];
 		bool shadowed = true;
 
 		s.b = r;
+		s.bb = &s.box[i];
 		s.used_stamp++;
 		s.used.n = 0;
 		for (s.proto = 0; s.proto < 2 && shadowed; s.proto++) {
@@ -548,6 +739,6 @@ void shadow_analyze(const struct ir_policy *p, shadow_report_fn report, void *ct
 	}
 	vec_free(&s.cand);
 	vec_free(&s.used);
-	free(s.seen);
+	free(s.box);
 	free(s.used_seen);
 }

@@ -304,11 +304,6 @@ static void _emit_cond(struct emitter *e, const struct ir_rule *r, int fam, bool
 		emit(e, "1");
 }
 
-void tree_emit_cond(struct emitter *e, const struct ir_rule *r, int fam)
-{
-	_emit_cond(e, r, fam, true, 3);
-}
-
 /* One rule at INDENT tabs; in a class of several (PORTS false) its port test is implied. */
 static void _emit_rule(struct emitter *e, const struct ir_policy *p, const struct ir_rule *r, int fam, bool ports,
 		       int indent)

@@ -43,9 +43,6 @@ struct tree {
 int tree_build(const struct ir_policy *p, struct tree *t);
 void tree_stats(const struct tree *t, struct backend_stats *st);
 void tree_print(FILE *f, const struct ir_policy *p, const struct tree *t);
-struct emitter;
-/* The condition of rule R in family FAM as one C expression ("1" when it tests nothing). */
-void tree_emit_cond(struct emitter *e, const struct ir_rule *r, int fam);
 int tree_emit_c(const struct ir_policy *p, const struct tree *t, struct backend_program *out);
 void tree_free(struct tree *t);
 

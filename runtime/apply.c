@@ -232,6 +232,17 @@ int rt_apply(const struct rt_target *t, const struct built_policy *b, const stru
 		return error_set(-EINVAL, "interface '%s' (iif in the policy) does not exist in network namespace %lu",
 				 b->m.ifaces[ix.missing], (unsigned long)st.netns_ino);
 
+	/* The same program with the same data, on the same interfaces: what runs already is what was asked for. */
+	char digest[65];
+	built_digest(b, digest);
+	if (st.applied && strcmp(digest, st.cur.digest) == 0 &&
+	    memcmp(ifindex, st.cur.ifindex, b->m.nifaces * sizeof(uint32_t)) == 0) {
+		res->unchanged = true;
+		res->prog_id = st.cur.prog_id;
+		res->link_id = st.link_id;
+		return 0;
+	}
+
 	for (size_t i = 0; i < LOADER_NPERSISTENT; i++) {
 		state_path(&st, loader_persistent[i].pin, path);
 		persistent[i] = st.applied ? bpf_obj_get(path) : -1;
@@ -268,6 +279,7 @@ int rt_apply(const struct rt_target *t, const struct built_policy *b, const stru
 		.m = b->m, .slot = slot, .ifindex = ifindex, .prog_id = loader_prog_id(prog_fd),
 		.applied_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec, .generation = generation,
 	};
+	memcpy(rec.digest, digest, sizeof(digest));
 	res->prog_id = rec.prog_id;
 	if ((r = _stage(&st, b, &prog, &rec)) == 0)
 		r = st.applied ? _swap(&st, prog_fd) : _attach(&st, &prog, prog_fd, &res->link_id);

@@ -27,6 +27,7 @@ struct apply_opts {
 
 struct apply_result {
 	bool replaced; /* an applied policy was swapped, not a first attach */
+	bool unchanged; /* the same built policy was applied already, where it is: nothing was done */
 	uint32_t prog_id, link_id;
 	uint32_t removed_services; /* services dropped with their sockets */
 };

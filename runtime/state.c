@@ -83,6 +83,7 @@ static void _record_put(wire_buf *w, const struct applied_state *a)
 	wire_u32(w, a->prog_id);
 	wire_u64(w, (uint64_t)a->applied_ns);
 	wire_u32(w, a->generation);
+	wire_str(w, a->digest);
 }
 
 static bool _record_get(struct wire_reader *r, struct applied_state *a)
@@ -102,6 +103,14 @@ static bool _record_get(struct wire_reader *r, struct applied_state *a)
 	a->prog_id = wire_get_u32(r);
 	a->applied_ns = (int64_t)wire_get_u64(r);
 	a->generation = wire_get_u32(r);
+	/* Trailing, so that the records of the steer before it still read (as never unchanged). */
+	if (r->off < r->len) {
+		_cleanup_free_ char *digest = wire_get_str(r);
+		if (!digest || strlen(digest) >= sizeof(a->digest))
+			r->bad = true;
+		else
+			memcpy(a->digest, digest, strlen(digest) + 1);
+	}
 	if (r->bad || r->off != r->len) {
 		applied_state_free(a);
 		return false;

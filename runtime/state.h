@@ -50,6 +50,7 @@ struct applied_state {
 	uint32_t prog_id; /* the program the link runs while this state is the applied one */
 	int64_t applied_ns; /* when, CLOCK_REALTIME */
 	uint32_t generation; /* a tag of this apply, written by its program in every monitor event */
+	char digest[65]; /* built_digest() of what was applied; "" in records of a steer before it */
 };
 
 void applied_state_free(struct applied_state *a);

@@ -44,6 +44,20 @@ link_b=$(st status --json | jq .program.link_id)
 sockets=$(st status --json | jq '[.services[].sockets[]] | length')
 [[ $sockets == 2 ]] && ok "both sockets still registered" || fail "$sockets sockets registered after re-apply"
 
+# The same policy again (as text, or built by compile -o) is a no-op that says so: the program stays.
+expect_status 0 "apply B again" st apply "$b"
+grep -q "^unchanged $b: already applied as program $prog_b" "$tmp/out" && ok "apply B again: unchanged, nothing done" ||
+	fail "apply B again said: $(cat "$tmp/out")"
+expect_status 0 "compile B -o" "$steer" compile "$b" -o "$tmp/b.built"
+expect_status 0 "apply built B" st apply "$tmp/b.built"
+grep -q "^unchanged" "$tmp/out" && ok "the built B is the applied B: unchanged" || fail "apply built B said: $(cat "$tmp/out")"
+[[ $(st status --json | jq .program.id) == "$prog_b" ]] && ok "still program $prog_b" ||
+	fail "the program changed on an unchanged apply"
+expect_status 0 "apply B with the other strategy" st apply "$b" --strategy table
+grep -q "^replaced" "$tmp/out" && ok "another strategy is another program: replaced" ||
+	fail "apply B --strategy table said: $(cat "$tmp/out")"
+expect_status 0 "back to B as it was" st apply "$b"
+
 # Connections in a loop while A and B (and the other strategy) are re-applied: none may fail.
 (
 	for i in $(seq 6); do

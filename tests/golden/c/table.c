@@ -38,6 +38,20 @@
 #define STEER_LIST_ITEMS 7
 #define STEER_CHUNK_ENTRIES 256
 
+/*
+ * A record of the table strategy's part X (rules that test source and
+ * destination together, source ports or interfaces), 8 u32s, never across a
+ * chunk: the rule word; the source prefix's address (IPv4 in the first word);
+ * its length | interface << 8 (1 + the policy's interface index, 0 for any);
+ * destination ports lo | hi << 16; source ports lo | hi << 16.
+ */
+#define STEER_X_RECORD 8
+#define STEER_X_WORD 0
+#define STEER_X_SRC 1
+#define STEER_X_LEN_IIF 5
+#define STEER_X_DPORTS 6
+#define STEER_X_SPORTS 7
+
 /* A rule's action as one word: kind in the top two bits, "or pass" in bit 29, the service below. */
 #define STEER_ACT_SERVICE 0u
 #define STEER_ACT_DROP 1u
@@ -476,7 +490,11 @@ int STEER_PROG_LOOKUP(struct bpf_sk_lookup *ctx)
 
 char _license[] SEC("license") = "GPL";
 
-#define STEER_DATA_CHUNKS 1031
+#define STEER_DATA_CHUNKS 1034
+#define STEER_PORT_CLASSES 5u
+#define STEER_ACT_BITS 4 /* a rule word: rule << STEER_ACT_BITS | action */
+#define STEER_SVC_BITS 1
+#define STEER_NONE 160u /* no rule: STEER_NRULES << STEER_ACT_BITS */
 /*
  * The table strategy's fixed part, written after steer.bpf.c. The decision
  * data lives in one array map of 256-entry chunks that the loader fills
@@ -489,7 +507,7 @@ char _license[] SEC("license") = "GPL";
  *   chunk                the next 8 bits of the address index chunk's entries
  */
 #ifndef STEER_DATA_CHUNKS
-#error "the compiler defines STEER_DATA_CHUNKS and the table bases"
+#error "the compiler defines STEER_DATA_CHUNKS, the rule word widths and the table bases"
 #endif
 
 struct steer_chunk {
@@ -554,6 +572,105 @@ static __always_inline __u32 steer_step(__u32 e, __u32 bits)
 	return STEER_LEAF | (head >> 3);
 }
 
+/* What part X's records are matched against, and the best rule word so far. */
+struct steer_xscan {
+	__u32 src[4];
+	__u32 dport, sport, ifindex;
+	__u32 at; /* the list's first record */
+	__u32 best;
+};
+
+/* Source address word W under a prefix of LEN bits of the record's word A: inside? */
+static __always_inline int steer_x_in(__u32 s, __u32 a, __u32 len, __u32 w)
+{
+	__u32 bits = len > 32 * w ? len - 32 * w : 0;
+
+	if (bits == 0)
+		return 1;
+	if (bits >= 32)
+		return s == a;
+	return ((s ^ a) >> (32 - bits)) == 0;
+}
+
+/*
+ * Record I of a list (bpf_loop's callback, verified once): a list is sorted by
+ * rule word, so the first that matches is the first rule, and a word no better
+ * than the best so far ends the scan.
+ */
+static int steer_x_record(__u32 i, void *arg)
+{
+	struct steer_xscan *x = arg;
+	__u32 index = x->at + i * STEER_X_RECORD, chunk = index >> 8, off = index & (256 - STEER_X_RECORD);
+	struct steer_chunk *c = bpf_map_lookup_elem(&STEER_MAP_DATA, &chunk);
+	__u32 word, meta, ports, k;
+
+	if (!c)
+		return 1;
+	word = c->e[off + STEER_X_WORD];
+	if (word >= x->best)
+		return 1;
+	ports = c->e[off + STEER_X_DPORTS];
+	if (x->dport < (ports & 0xffff) || x->dport > ports >> 16)
+		return 0;
+	ports = c->e[off + STEER_X_SPORTS];
+	if (x->sport < (ports & 0xffff) || x->sport > ports >> 16)
+		return 0;
+	meta = c->e[off + STEER_X_LEN_IIF];
+	k = meta >> 8;
+	if (k && (k > STEER_NIFACES || x->ifindex != STEER_VAR_IFINDEX[k - 1]))
+		return 0;
+	meta &= 255;
+	if (!steer_x_in(x->src[0], c->e[off + STEER_X_SRC], meta, 0) ||
+	    !steer_x_in(x->src[1], c->e[off + STEER_X_SRC + 1], meta, 1) ||
+	    !steer_x_in(x->src[2], c->e[off + STEER_X_SRC + 2], meta, 2) ||
+	    !steer_x_in(x->src[3], c->e[off + STEER_X_SRC + 3], meta, 3))
+		return 0;
+	x->best = word;
+	return 1;
+}
+
+/* The best of BEST and the list whose (first record, count) is at HEAD. */
+static __always_inline __u32 steer_x(struct steer_xscan *x, __u32 head, __u32 best)
+{
+	x->at = steer_at(head);
+	x->best = best;
+	bpf_loop(steer_at(head + 1), steer_x_record, x, 0);
+	return x->best;
+}
+
+#define STEER_X_NO_LIST 0xffffffffu
+
+/*
+ * Part X: the best of BEST, the list at HEAD and the one at ALSO (class 0's,
+ * or STEER_X_NO_LIST). A global function, so the verifier checks it, and the
+ * loop in it, once, not once for every way the lookup reaches it.
+ */
+__attribute__((noinline)) __u32 steer_x_lists(struct bpf_sk_lookup *ctx, __u32 head, __u32 also, __u32 best)
+{
+	struct steer_xscan x = { .dport = ctx->local_port, .sport = bpf_ntohs(ctx->remote_port),
+				 .ifindex = STEER_CTX(ctx, ingress_ifindex) };
+
+	if (STEER_CTX(ctx, family) == AF_INET6) {
+		x.src[0] = bpf_ntohl(ctx->remote_ip6[0]);
+		x.src[1] = bpf_ntohl(ctx->remote_ip6[1]);
+		x.src[2] = bpf_ntohl(ctx->remote_ip6[2]);
+		x.src[3] = bpf_ntohl(ctx->remote_ip6[3]);
+	} else {
+		x.src[0] = bpf_ntohl(ctx->remote_ip4);
+	}
+	best = steer_x(&x, head, best);
+	if (also != STEER_X_NO_LIST)
+		best = steer_x(&x, also, best);
+	return best;
+}
+
+/* The action (STEER_ACT_*) of a rule word: kind, "or pass" and service below the rule. */
+static __always_inline __u32 steer_act_word(__u32 w)
+{
+	return (w >> (STEER_SVC_BITS + 1) & 3) << STEER_ACT_KIND_SHIFT | (w >> STEER_SVC_BITS & 1) * STEER_ACT_OR_PASS |
+	       (w & ((1u << STEER_SVC_BITS) - 1));
+}
+
 static __always_inline __u64 steer_act(struct bpf_sk_lookup *ctx, __u32 rule, __u32 act)
 {
 	__u32 service = act & STEER_ACT_SERVICE_MASK;
@@ -570,59 +687,101 @@ static __always_inline __u64 steer_act(struct bpf_sk_lookup *ctx, __u32 rule, __
 }
 
 /*
- * 7 rules in the data: 6 by destination and port, 1 by source and port;
- * 3 as branches below. `steer compile --emit tree` shows the tables.
+ * 10 rules in the data: 6 by destination and port, 1 by source and port,
+ * 3 in lists by destination. `steer compile --emit tree` shows the tables.
  */
-#define STEER_DPORT_CLASS 0u /* port -> port class */
-#define STEER_PORT_CLASSES 5u
-#define STEER_ACTIONS 65536u /* rule -> action */
+
+/* port -> port class: a binary search on the first ports of the runs of equal class */
+__attribute__((noinline)) __u32 steer_port_class(__u32 dport)
+{
+	__u32 pc;
+
+	if (dport < 5000) {
+		if (dport < 81) {
+			if (dport < 80) {
+				pc = 0;
+			} else {
+				pc = 1;
+			}
+		} else {
+			if (dport < 443) {
+				pc = 0;
+			} else {
+				if (dport < 444) {
+					pc = 2;
+				} else {
+					pc = 0;
+				}
+			}
+		}
+	} else {
+		if (dport < 8100) {
+			if (dport < 6000) {
+				pc = 3;
+			} else {
+				if (dport < 8000) {
+					pc = 0;
+				} else {
+					pc = 2;
+				}
+			}
+		} else {
+			if (dport < 8443) {
+				pc = 0;
+			} else {
+				if (dport < 8444) {
+					pc = 4;
+				} else {
+					pc = 0;
+				}
+			}
+		}
+	}
+	return pc;
+}
 
 static __always_inline __u64 steer_decide(struct bpf_sk_lookup *ctx)
 {
 	__u32 family = STEER_CTX(ctx, family), protocol = STEER_CTX(ctx, protocol);
 	__u32 dport = ctx->local_port;
-	__u32 sport = bpf_ntohs(ctx->remote_port);
-	__u32 iif = STEER_CTX(ctx, ingress_ifindex);
-	__u32 pc = steer_at(STEER_DPORT_CLASS + (dport & 0xffff));
-	__u32 best = STEER_NRULES, r, d = 0, s = 0;
+	__u32 best = STEER_NONE, r, d = 0, s = 0, pc;
+	__u32 x = 0;
+
+	pc = steer_port_class(dport & 0xffff);
 
 	if (family == AF_INET) {
 		__u32 dst = bpf_ntohl(ctx->local_ip4);
 		__u32 src = bpf_ntohl(ctx->remote_ip4);
 		/* dst -> class: the longest dst prefix of the policy containing it */
-		d = steer_at(65792u + (dst >> 16));
+		d = steer_at(0u + (dst >> 16));
 		d = steer_step(d, (dst >> 8) & 0xff);
 		d = steer_step(d, (dst >> 0) & 0xff);
 		d &= ~STEER_LEAF;
 		/* src -> class: the longest src prefix of the policy containing it */
-		s = steer_at(132096u + (src >> 16));
+		s = steer_at(66304u + (src >> 16));
 		s = steer_step(s, (src >> 8) & 0xff);
 		s &= ~STEER_LEAF;
+		/* dst -> class of part X: the longest destination of its rules containing it */
+		x = steer_at(198144u + (dst >> 16));
+		x &= ~STEER_LEAF;
 
 		if (protocol == IPPROTO_TCP) {
-			r = steer_at(131584u + d * STEER_PORT_CLASSES + pc); /* part D */
+			r = steer_at(65792u + d * STEER_PORT_CLASSES + pc); /* part D */
 			if (r < best)
 				best = r;
-			r = steer_at(197632u + s * STEER_PORT_CLASSES + pc); /* part W */
+			r = s ? steer_at(131840u + s * STEER_PORT_CLASSES + pc) : STEER_NONE; /* part W */
 			if (r < best)
 				best = r;
-			/* table.steer:12: match tcp dst 10.1.0.0/16 src 198.51.100.0/24 -> pass */
-			if (best > 4 && (dst & 0xffff0000) == 0x0a010000 &&
-			    (src & 0xffffff00) == 0xc6336400)
-				best = 4;
-			/* table.steer:14: match tcp iif eth0 port 22 -> drop */
-			if (best > 6 && dport == 22 &&
-			    iif == steer_ifindex[0])
-				best = 6;
+			/* part X: the list of x's class, and class 0's */
+			best = steer_x_lists(ctx, 263680u + x * 4 + 0, x ? 263680u : STEER_X_NO_LIST, best);
 		}
 
 		if (protocol == IPPROTO_UDP) {
-			r = steer_at(131840u + d * STEER_PORT_CLASSES + pc); /* part D */
+			r = steer_at(66048u + d * STEER_PORT_CLASSES + pc); /* part D */
 			if (r < best)
 				best = r;
-			/* table.steer:13: match udp sport 53 -> drop */
-			if (best > 5 && sport == 53)
-				best = 5;
+			/* part X: the list of x's class, and class 0's */
+			best = steer_x_lists(ctx, 263680u + x * 4 + 2, x ? 263682u : STEER_X_NO_LIST, best);
 		}
 	}
 
@@ -636,36 +795,31 @@ static __always_inline __u64 steer_decide(struct bpf_sk_lookup *ctx)
 		__u32 src2 = bpf_ntohl(ctx->remote_ip6[2]);
 		__u32 src3 = bpf_ntohl(ctx->remote_ip6[3]);
 		/* dst -> class: the longest dst prefix of the policy containing it */
-		d = steer_at(197888u + (dst0 >> 16));
-		d = steer_step(d, (dst0 >> 8) & 0xff);
-		d = steer_step(d, (dst0 >> 0) & 0xff);
-		d = steer_step(d, (dst1 >> 24) & 0xff);
-		d = steer_step(d, (dst1 >> 16) & 0xff);
+		d = STEER_LEAF;
+		if (dst0 == 536939960u)
+			d = steer_at(132096u + (dst1 >> 16));
 		d = steer_step(d, (dst1 >> 8) & 0xff);
 		d = steer_step(d, (dst1 >> 0) & 0xff);
 		d &= ~STEER_LEAF;
 
 		if (protocol == IPPROTO_TCP) {
-			r = steer_at(263424u + d * STEER_PORT_CLASSES + pc); /* part D */
+			r = steer_at(197632u + d * STEER_PORT_CLASSES + pc); /* part D */
 			if (r < best)
 				best = r;
-			/* table.steer:14: match tcp iif eth0 port 22 -> drop */
-			if (best > 6 && dport == 22 &&
-			    iif == steer_ifindex[0])
-				best = 6;
+			/* part X: the list of x's class, and class 0's */
+			best = steer_x_lists(ctx, 264192u + x * 4 + 0, x ? 264192u : STEER_X_NO_LIST, best);
 		}
 
 		if (protocol == IPPROTO_UDP) {
-			r = steer_at(263680u + d * STEER_PORT_CLASSES + pc); /* part D */
+			r = steer_at(197888u + d * STEER_PORT_CLASSES + pc); /* part D */
 			if (r < best)
 				best = r;
-			/* table.steer:13: match udp sport 53 -> drop */
-			if (best > 5 && sport == 53)
-				best = 5;
+			/* part X: the list of x's class, and class 0's */
+			best = steer_x_lists(ctx, 264192u + x * 4 + 2, x ? 264194u : STEER_X_NO_LIST, best);
 		}
 	}
 
-	if (best >= STEER_NRULES)
+	if (best >= STEER_NONE)
 		return steer_verdict(ctx, STEER_NRULES, SK_PASS);
-	return steer_act(ctx, best, steer_at(STEER_ACTIONS + best));
+	return steer_act(ctx, best >> STEER_ACT_BITS, steer_act_word(best));
 }

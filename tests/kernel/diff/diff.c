@@ -184,8 +184,17 @@ static char *_policy(unsigned maxrules)
 		abort();
 	for (unsigned s = 0; s < nservices; s++)
 		fprintf(f, "service s%u\n", s);
-	for (unsigned i = 0; i < nrules; i++)
+	/* One policy in four has a rule with ports all over the range: too many runs for the code, the port table. */
+	unsigned wide = _pick(4) == 0 ? _pick(nrules) : nrules;
+	for (unsigned i = 0; i < nrules; i++) {
+		if (i == wide) {
+			fputs("match { tcp, udp } port { 1", f);
+			for (unsigned k = 1; k < 40; k++)
+				fprintf(f, ", %u", 1 + k * 1600 + _pick(1600));
+			fprintf(f, " } -> service s%u\n", _pick(nservices));
+		}
 		_rule(f, nservices, iif);
+	}
 	fclose(f);
 	return buf;
 }
